@@ -1,0 +1,36 @@
+# churn_warning — PGXS build
+EXTENSION  = churn_warning
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = $(EXTENSION)
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The install script is assembled from sql/install/*.sql in name order, so each
+# subsystem keeps its SQL next to the others without one huge file.
+EXT_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA_built     = $(EXT_SQL)
+DATA           = $(wildcard sql/upgrade/$(EXTENSION)--*--*.sql)
+EXTRA_CLEAN    = $(EXT_SQL) results regression.diffs regression.out tmp_check log
+
+# pg_regress tests: every sql/*.sql except the generated install script.
+# Run a subset with: make installcheck REGRESS="history features"
+REGRESS      = $(sort $(patsubst sql/%.sql,%,$(filter-out $(EXT_SQL),$(wildcard sql/*.sql))))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION) --dbname=churn_regress
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-cast-function-type
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXT_SQL): $(sort $(wildcard sql/install/*.sql)) $(EXTENSION).control
+	{ printf '%s\n' '-- generated from sql/install/*.sql by make; edit those files, not this one' \
+	    '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
+	  for f in $(sort $(wildcard sql/install/*.sql)); do printf '\n-- ==== %s\n' "$$f"; cat "$$f"; done; } > $@
+
+.PHONY: demo test
+demo:
+	scripts/demo.sh
+test:
+	scripts/test.sh

@@ -1,0 +1,6 @@
+-- churn_warning install script, part 000: conventions.
+--
+-- Every object lives in schema churn (the control file's schema). Objects are
+-- always schema-qualified here so that the script is safe under any
+-- search_path; functions written in SQL or PL/pgSQL carry their own
+-- SET search_path.

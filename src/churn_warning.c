@@ -1,0 +1,61 @@
+/*-------------------------------------------------------------------------
+ *
+ * churn_warning.c
+ *	  Module entry point and helpers shared by all subsystems.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "churn_warning.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "utils/builtins.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Module load: later subsystems (the background worker) register here. */
+void
+_PG_init(void)
+{
+}
+
+/* Form the composite return value described by the function's result type. */
+Datum
+ChurnMakeComposite(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "function returning a composite called in a context that cannot accept one");
+	tupdesc = BlessTupleDesc(tupdesc);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/* Reject NaN and infinities with a clear error naming the argument. */
+void
+ChurnCheckFinite(double v, const char *what)
+{
+	if (isnan(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be NaN", what)));
+	if (isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be finite", what)));
+}
+
+/* Reject NaN, infinities and negative values. */
+void
+ChurnCheckNonNegative(double v, const char *what)
+{
+	ChurnCheckFinite(v, what);
+	if (v < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", what),
+				 errdetail("The value was %g.", v)));
+}

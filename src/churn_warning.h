@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * churn_warning.h
+ *	  Declarations shared by every subsystem of the churn_warning extension.
+ *
+ * Each subsystem has its own header (history.h, probmodels.h, mlmodels.h,
+ * eval.h, ...); this one holds only what all of them use.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CHURN_WARNING_H
+#define CHURN_WARNING_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+
+#if PG_VERSION_NUM < 130000
+#error "churn_warning needs PostgreSQL 13 or later"
+#endif
+
+/* Build the composite result row of a function declared RETURNS composite. */
+extern Datum ChurnMakeComposite(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
+
+/* Raise a user error unless v is a finite number; what names the argument. */
+extern void ChurnCheckFinite(double v, const char *what);
+
+/* Raise a user error unless v is finite and >= 0. */
+extern void ChurnCheckNonNegative(double v, const char *what);
+
+#endif							/* CHURN_WARNING_H */
