@@ -15,6 +15,7 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 
 #if PG_VERSION_NUM < 130000
 #error "churn_warning needs PostgreSQL 13 or later"
@@ -28,5 +29,8 @@ extern void ChurnCheckFinite(double v, const char *what);
 
 /* Raise a user error unless v is finite and >= 0. */
 extern void ChurnCheckNonNegative(double v, const char *what);
+
+/* Set up a set-returning function that fills rsinfo->setResult directly. */
+extern void ChurnMaterializeSRF(FunctionCallInfo fcinfo);
 
 #endif							/* CHURN_WARNING_H */
