@@ -1,5 +1,7 @@
 -- churn.features: definitions pinned on a small history, then checked field
 -- by field against an independent plain-SQL formulation on random data.
+CREATE SCHEMA test_features;
+SET search_path = test_features;
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 SET extra_float_digits = 0;

@@ -1,4 +1,6 @@
 -- churn.history: text and binary I/O, the aggregate, merge, churned.
+CREATE SCHEMA test_history;
+SET search_path = test_history;
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 
@@ -63,8 +65,9 @@ SELECT churn.history_agg(d, 1e308::float8) FROM (VALUES ('2024-01-01'::date), ('
 SELECT churn.history_agg(ts, 1::float8) FROM (VALUES ('4713-01-01 BC'::timestamptz), ('294276-12-31 23:00'::timestamptz)) v(ts);
 
 -- merge: union, same-day spend and counts add, NULL acts as empty
-SELECT churn.merge('{2024-01-01:1,2024-01-03:2}', '{2024-01-02:5,2024-01-03:-1}');
-SELECT churn.merge(NULL, '{2024-01-01:1}'), churn.merge('{2024-01-01:1}', NULL), churn.merge(NULL, NULL) IS NULL;
+SELECT churn.merge('{2024-01-01:1,2024-01-03:2}'::churn.history, '{2024-01-02:5,2024-01-03:-1}');
+SELECT churn.merge(NULL, '{2024-01-01:1}'::churn.history), churn.merge('{2024-01-01:1}'::churn.history, NULL),
+       churn.merge(NULL::churn.history, NULL) IS NULL;
 -- incremental == full: merging per-month aggregates equals aggregating everything
 SELECT churn.merge(
          (SELECT churn.history_agg(ts, amount) FROM p WHERE cid = 1 AND ts < '2024-02-01'),

@@ -4,6 +4,8 @@
 -- cdnow_customers_summary_with_transactions.csv for all 2,357 customers.
 -- The summary is rounded to 2 decimals, so we compare round(value, 2);
 -- zbar was rounded from sums of cents, and we also report |diff| <= 0.005.
+CREATE SCHEMA test_ref_cdnow;
+SET search_path = test_ref_cdnow;
 \getenv datadir CHURN_DATA_DIR
 SET timezone = 'UTC';
 CREATE TEMP TABLE raw (line text);

@@ -64,7 +64,7 @@ ChurnTimestampToDay(TimestampTz ts)
 	if (TIMESTAMP_NOT_FINITE(ts))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("purchase timestamp must be finite"),
+				 errmsg("timestamp must be finite"),
 				 errdetail("The value was %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
 
 	if (day_cache_tz != session_timezone)

@@ -1,0 +1,263 @@
+/*-------------------------------------------------------------------------
+ *
+ * rfm.c
+ *	  RFM scoring: quantile cut points as a parallel aggregate, and the bin
+ *	  of a value given those cut points.
+ *
+ * rfm_cuts(value, bins) returns the bins - 1 cut points at quantiles i/bins
+ * with linear interpolation between order statistics, the same values as
+ * percentile_cont(i/bins) WITHIN GROUP (ORDER BY value).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "churn_warning.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#define RFM_MAX_BINS 100
+
+PG_FUNCTION_INFO_V1(rfm_cuts_trans);
+PG_FUNCTION_INFO_V1(rfm_cuts_combine);
+PG_FUNCTION_INFO_V1(rfm_cuts_serial);
+PG_FUNCTION_INFO_V1(rfm_cuts_deserial);
+PG_FUNCTION_INFO_V1(rfm_cuts_final);
+PG_FUNCTION_INFO_V1(rfm_bin);
+
+typedef struct RfmCutsState
+{
+	int32		bins;
+	int64		n;
+	int64		cap;
+	float8	   *values;
+} RfmCutsState;
+
+/* A new, empty state in the aggregate context. */
+static RfmCutsState *
+RfmNewState(MemoryContext cxt, int32 bins, int64 cap)
+{
+	RfmCutsState *st = MemoryContextAllocZero(cxt, sizeof(RfmCutsState));
+
+	st->bins = bins;
+	st->cap = Max(cap, 64);
+	st->values = MemoryContextAllocHuge(cxt, st->cap * sizeof(float8));
+	return st;
+}
+
+/* Make room for extra more values. */
+static void
+RfmReserve(RfmCutsState *st, int64 extra)
+{
+	if (st->n + extra <= st->cap)
+		return;
+	st->cap = Max(st->cap * 2, st->n + extra);
+	st->values = repalloc_huge(st->values, st->cap * sizeof(float8));
+}
+
+/* Check the bins argument. */
+static int32
+RfmCheckBins(int32 bins)
+{
+	if (bins < 2 || bins > RFM_MAX_BINS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bins must be between 2 and %d", RFM_MAX_BINS),
+				 errdetail("The value was %d.", bins)));
+	return bins;
+}
+
+/* rfm_cuts transition: collect non-NULL values. */
+Datum
+rfm_cuts_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	RfmCutsState *st;
+	float8		v;
+	int32		bins;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "rfm_cuts_trans called in non-aggregate context");
+	st = PG_ARGISNULL(0) ? NULL : (RfmCutsState *) PG_GETARG_POINTER(0);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(st);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bins must not be NULL")));
+	bins = RfmCheckBins(PG_GETARG_INT32(2));
+	v = PG_GETARG_FLOAT8(1);
+	if (isnan(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rfm_cuts value must not be NaN")));
+	if (st == NULL)
+		st = RfmNewState(aggcxt, bins, 64);
+	else if (st->bins != bins)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bins must be the same for every row of a group"),
+				 errdetail("Got %d after %d.", bins, st->bins)));
+	RfmReserve(st, 1);
+	st->values[st->n++] = v;
+	PG_RETURN_POINTER(st);
+}
+
+/* rfm_cuts combine: concatenate two partial states. */
+Datum
+rfm_cuts_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	RfmCutsState *a = PG_ARGISNULL(0) ? NULL : (RfmCutsState *) PG_GETARG_POINTER(0);
+	RfmCutsState *b = PG_ARGISNULL(1) ? NULL : (RfmCutsState *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "rfm_cuts_combine called in non-aggregate context");
+	if (b == NULL)
+		PG_RETURN_POINTER(a);
+	if (a == NULL)
+	{
+		a = RfmNewState(aggcxt, b->bins, b->n);
+	}
+	else if (a->bins != b->bins)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bins must be the same for every row of a group")));
+	RfmReserve(a, b->n);
+	memcpy(a->values + a->n, b->values, b->n * sizeof(float8));
+	a->n += b->n;
+	PG_RETURN_POINTER(a);
+}
+
+/* rfm_cuts serialize: bins, count, values. */
+Datum
+rfm_cuts_serial(PG_FUNCTION_ARGS)
+{
+	RfmCutsState *st = (RfmCutsState *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, st->bins);
+	pq_sendint64(&buf, st->n);
+	for (int64 i = 0; i < st->n; i++)
+		pq_sendfloat8(&buf, st->values[i]);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* rfm_cuts deserialize. */
+Datum
+rfm_cuts_deserial(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	MemoryContext aggcxt;
+	StringInfoData buf;
+	RfmCutsState *st;
+	int32		bins;
+	int64		n;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "rfm_cuts_deserial called in non-aggregate context");
+	buf.data = VARDATA_ANY(b);
+	buf.len = VARSIZE_ANY_EXHDR(b);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	bins = pq_getmsgint(&buf, 4);
+	n = pq_getmsgint64(&buf);
+	if (n < 0 || n > (buf.len - buf.cursor) / 8)
+		elog(ERROR, "invalid serialized rfm_cuts state");
+	st = RfmNewState(aggcxt, bins, n);
+	for (int64 i = 0; i < n; i++)
+		st->values[i] = pq_getmsgfloat8(&buf);
+	st->n = n;
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(st);
+}
+
+/* Ascending order for qsort. */
+static int
+Float8Cmp(const void *a, const void *b)
+{
+	float8		x = *(const float8 *) a;
+	float8		y = *(const float8 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* rfm_cuts final: sort and read off the interpolated quantiles. */
+Datum
+rfm_cuts_final(PG_FUNCTION_ARGS)
+{
+	RfmCutsState *st;
+	Datum	   *cuts;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (RfmCutsState *) PG_GETARG_POINTER(0);
+	if (st->n == 0)
+		PG_RETURN_NULL();
+	/* sorting in place is fine: the final function is declared READ_WRITE */
+	qsort(st->values, st->n, sizeof(float8), Float8Cmp);
+	cuts = palloc((st->bins - 1) * sizeof(Datum));
+	for (int i = 1; i < st->bins; i++)
+	{
+		double		pos = (double) i / st->bins * (st->n - 1);
+		int64		lo = (int64) floor(pos);
+		int64		hi = (int64) ceil(pos);
+		double		v = st->values[lo];
+
+		if (hi != lo)
+			v = v + (pos - lo) * (st->values[hi] - v);
+		cuts[i - 1] = Float8GetDatum(v);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(cuts, st->bins - 1, FLOAT8OID,
+										  sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * rfm_bin(value, cuts, higher_is_better): 1 + the number of cut points
+ * strictly below value (a value equal to a cut stays in the lower bin);
+ * reversed when lower values are better (recency).
+ */
+Datum
+rfm_bin(PG_FUNCTION_ARGS)
+{
+	float8		v = PG_GETARG_FLOAT8(0);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	bool		higher_is_better = PG_GETARG_BOOL(2);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				bin = 1;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("cut points must be a one-dimensional array")));
+	if (isnan(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value to bin must not be NaN")));
+	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		float8		c;
+
+		if (nulls[i] || isnan(DatumGetFloat8(elems[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cut points must not contain NULL or NaN")));
+		c = DatumGetFloat8(elems[i]);
+		if (i > 0 && c < DatumGetFloat8(elems[i - 1]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cut points must be in ascending order")));
+		if (c < v)
+			bin++;
+	}
+	PG_RETURN_INT32(higher_is_better ? bin : n + 2 - bin);
+}
