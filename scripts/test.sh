@@ -16,7 +16,7 @@ what=${1:-all}
 case $what in all | regress | tap | reference) ;; *) cw_die "usage: $0 [regress|tap|reference] [names...]" ;; esac
 
 cw_need_packages "${CW_BUILD_PACKAGES[@]}" libipc-run-perl \
-	python3 python3-numpy python3-scipy python3-statsmodels python3-sklearn python3-xgboost
+	python3 python3-psycopg2 python3-numpy python3-scipy python3-statsmodels python3-sklearn python3-xgboost
 cw_build_install
 
 passed=0
@@ -56,7 +56,7 @@ run_tap() {
 		local tdir
 		tdir=$(cw_tempdir tap)
 		cw_log "TAP $(basename "$f")"
-		if cw_as_pg env PATH="$PATH" PERL5LIB="$perl5" TESTDIR="$tdir" PG_REGRESS=/bin/false \
+		if cw_as_pg env PATH="$PATH" PERL5LIB="$perl5" TESTDIR="$tdir" PG_REGRESS=/usr/lib/postgresql/$CW_PGVER/lib/pgxs/src/test/regress/pg_regress \
 			CHURN_DATA_DIR="$CW_DATA_DIR" CW_ROOT="$CW_ROOT" PGHOST= PGPORT= PGUSER= \
 			prove --verbose --timer "$f"; then
 			pass

@@ -155,7 +155,9 @@ history_in(PG_FUNCTION_ARGS)
 			p = SkipSpace(p + 1);
 			errno = 0;
 			amount = strtod(p, &end);
-			if (end == p || errno == ERANGE)
+			/* like float8in: ERANGE is only an error for overflow or underflow to 0 */
+			if (end == p ||
+				(errno == ERANGE && (amount == 0.0 || isinf(amount))))
 				HistorySyntaxError(input, p, "Expected a finite amount");
 			rec.amount = amount;
 			p = SkipSpace(end);

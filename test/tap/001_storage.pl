@@ -1,0 +1,69 @@
+# Stored histories survive restarts, crashes and pg_dump/restore; user RFM
+# schemes are dumped and the built-in one is not duplicated on restore.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('storage');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'churn_warning'");
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION churn_warning;
+	CREATE TABLE h AS
+	SELECT g % 1000 AS customer_id,
+	       churn.history_agg('2024-01-01'::date + (g * 37) % 500, ((g % 97) - 5)::float8) AS hist
+	FROM generate_series(1, 50000) g GROUP BY 1;
+	CREATE TABLE e AS
+	SELECT g % 100 AS customer_id,
+	       churn.engagement_agg('2024-01-01'::timestamptz + (g % 300) * interval '1 day',
+	                            (ARRAY['visit','review'])[1 + g % 2], (1 + g % 5)::float8) AS eng
+	FROM generate_series(1, 5000) g GROUP BY 1;
+	SELECT churn.rfm_copy_scheme('default', 'mine');
+	UPDATE churn.rfm_segments SET r_min = 4 WHERE scheme = 'mine' AND segment = 'Champions';
+});
+my $digest = q{SELECT md5(string_agg(customer_id || '=' || hist::text, ';' ORDER BY customer_id)) FROM h};
+my $edigest = q{SELECT md5(string_agg(customer_id || '=' || eng::text, ';' ORDER BY customer_id)) FROM e};
+my $before = $node->safe_psql('postgres', $digest);
+my $ebefore = $node->safe_psql('postgres', $edigest);
+
+$node->restart;
+is($node->safe_psql('postgres', $digest), $before, 'histories survive a clean restart');
+
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', $digest), $before, 'histories survive crash recovery');
+is($node->safe_psql('postgres', $edigest), $ebefore, 'engagement survives crash recovery');
+
+# pg_dump (custom format, binary COPY inside) and restore into a new database
+my $dump = $node->basedir . '/dump.pgc';
+$node->command_ok(['pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres')], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok(['pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), $dump], 'pg_restore');
+is($node->safe_psql('restored', $digest), $before, 'histories identical after dump and restore');
+is($node->safe_psql('restored', $edigest), $ebefore, 'engagement identical after dump and restore');
+is($node->safe_psql('restored',
+	q{SELECT count(*) FILTER (WHERE scheme = 'default') || ',' || count(*) FILTER (WHERE scheme = 'mine')
+	  || ',' || (SELECT r_min FROM churn.rfm_segments WHERE scheme = 'mine' AND segment = 'Champions')
+	  FROM churn.rfm_segments}),
+	'11,11,4', 'user RFM scheme kept by pg_dump, built-in scheme not duplicated');
+
+# plain-text dump goes through the text I/O functions
+my $sqldump = $node->basedir . '/dump.sql';
+$node->command_ok(['pg_dump', '-f', $sqldump, '-d', $node->connstr('postgres')], 'plain pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored_text');
+$node->command_ok(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('restored_text'), '-f', $sqldump],
+	'plain restore');
+is($node->safe_psql('restored_text', $digest), $before, 'histories identical after a text dump');
+
+# features are computed the same in every database and after restore
+is($node->safe_psql('restored',
+	q{SELECT sum((churn.features(hist, '2025-06-01')).x) FROM h}),
+	$node->safe_psql('postgres', q{SELECT sum((churn.features(hist, '2025-06-01')).x) FROM h}),
+	'features equal after restore');
+
+$node->stop;
+done_testing();
