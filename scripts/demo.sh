@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# churn_warning demo, end to end: installs what is missing, builds and
+# installs the extension, starts a throwaway cluster with the worker
+# preloaded, loads the demo pet-supply chain, computes features for every
+# customer and prints a report. Leaves nothing running, unless --keep.
+#
+# Usage: scripts/demo.sh [--keep]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+keep=0
+[ "${1:-}" = --keep ] && keep=1
+
+cw_need_packages "${CW_BUILD_PACKAGES[@]}"
+cw_build_install
+cw_start_cluster
+cw_psql -d postgres -c 'CREATE DATABASE churn_demo' >/dev/null
+PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo.sql"
+
+if [ "$keep" = 1 ]; then
+	trap - EXIT
+	pg_ctl_cmd="$CW_PGBIN/pg_ctl -D $CW_CLUSTER_DIR/data stop"
+	cw_is_root && pg_ctl_cmd="runuser -u postgres -- $pg_ctl_cmd"
+	cat <<MSG
+
+The cluster keeps running for you to explore:
+  connect:  psql -h $PGHOST -p $PGPORT -U postgres churn_demo
+  stop:     $pg_ctl_cmd && rm -rf $CW_CLUSTER_DIR
+MSG
+fi
