@@ -1,0 +1,575 @@
+/*-------------------------------------------------------------------------
+ *
+ * bgnbd.c
+ *	  BG/NBD model (Fader, Hardie & Lee 2005, "Counting your customers the
+ *	  easy way"): maximum likelihood fit as a parallel aggregate, and the
+ *	  per-customer quantities P(alive), conditional expectation,
+ *	  probability of no purchase in a horizon and log-likelihood.
+ *
+ * Notation: x repeat purchases, t_x time of the last one (from the first
+ * purchase), t (the literature's T) the length of observation.  Purchases
+ * arrive at rate lambda ~ Gamma(r, alpha) while alive; after each purchase
+ * the customer drops out with probability p ~ Beta(a, b).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "probmodels.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_trans);
+PG_FUNCTION_INFO_V1(bgnbd_fit_final);
+PG_FUNCTION_INFO_V1(bgnbd_p_alive);
+PG_FUNCTION_INFO_V1(bgnbd_expected);
+PG_FUNCTION_INFO_V1(bgnbd_expected_new);
+PG_FUNCTION_INFO_V1(bgnbd_p_churn);
+PG_FUNCTION_INFO_V1(bgnbd_loglik);
+
+#define BGNBD_MAX_TERMS 20000000L
+
+/* Read and validate the parameters of a churn.bgnbd row. */
+void
+BgnbdGetParams(HeapTupleHeader m, double *r, double *alpha, double *a, double *b)
+{
+	*r = ProbModelParam(m, 1, "churn.bgnbd", "r", true);
+	*alpha = ProbModelParam(m, 2, "churn.bgnbd", "alpha", true);
+	*a = ProbModelParam(m, 3, "churn.bgnbd", "a", true);
+	*b = ProbModelParam(m, 4, "churn.bgnbd", "b", true);
+}
+
+/*
+ * log of A4/A3, the odds that the customer dropped out right after the last
+ * purchase rather than being alive at t (x > 0 only):
+ *   log(a / (b + x - 1)) + (r + x) * log((alpha + t) / (alpha + t_x)).
+ */
+static double
+BgnbdLogDeadOdds(double r, double alpha, double a, double b,
+				 int32 x, double t_x, double t)
+{
+	return log(a) - log(b + x - 1) + (r + x) * (log(alpha + t) - log(alpha + t_x));
+}
+
+/* P(alive at t) = 1 / (1 + dead odds); exactly 1 when x = 0. */
+static double
+BgnbdPAlive(double r, double alpha, double a, double b,
+			int32 x, double t_x, double t)
+{
+	double		d;
+
+	if (x == 0)
+		return 1.0;
+	d = BgnbdLogDeadOdds(r, alpha, a, b, x, t_x, t);
+	return d > 0 ? exp(-d) / (1.0 + exp(-d)) : 1.0 / (1.0 + exp(d));
+}
+
+/* Per-customer log-likelihood, log-space throughout (FHL 2005 eq. 6). */
+static double
+BgnbdLogLik(double r, double alpha, double a, double b,
+			int32 x, double t_x, double t)
+{
+	double		ll = r * log(alpha) - (r + x) * log(alpha + t);
+
+	if (x > 0)
+	{
+		ll += lgamma(r + x) - lgamma(r)
+			+ lgamma(a + b) + lgamma(b + x) - lgamma(b) - lgamma(a + b + x);
+		/* log(A3 + A4) = log A3 + log1p(A4 / A3) */
+		ll += ProbLogSumExp(0.0, BgnbdLogDeadOdds(r, alpha, a, b, x, t_x, t));
+	}
+	return ll;
+}
+
+/*
+ * Conditional expected number of purchases in (t, t + horizon]:
+ *
+ *   E = P(alive) * (a+b+x-1)/(a-1)
+ *       * [1 - ((alpha+t)/(alpha+t+h))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)],
+ *   z = h / (alpha + t + h)     (FHL 2005 eq. 10).
+ *
+ * The 2F1 grows like (1-z)^(a-1-r-x) and overflows for large x, and the
+ * bracket cancels for small h.  Euler's transformation
+ * 2F1(A', B'; C; z) = (1-z)^(C-A'-B') 2F1(C-A', C-B'; C; z) turns the
+ * product into (1-z)^(a-1) 2F1(a+b-1-r, a-1; C; z) with C = a+b+x-1, whose
+ * terms carry the factor (a-1) and shrink with x instead of growing.
+ * Writing 2F1(A, a-1; C; z) = 1 + (a-1) U and V = C U,
+ *
+ *   E = P(alive) * [C * (1 - (1-z)^(a-1))/(a-1) - (1-z)^(a-1) V],
+ *   V = sum_{n>=1} (A)_n (a)_{n-1} / ((C+1)_{n-1} n!) z^n,  A = a+b-1-r,
+ *
+ * which has no division by a-1 or by C (both may be 0) and no overflow.
+ * The series is summed until the geometric tail bound is below 1e-16 of the
+ * sum; it needs about 37/(1-z) terms, so very long horizons relative to
+ * alpha + t are slow and are refused beyond BGNBD_MAX_TERMS terms.
+ */
+double
+BgnbdExpected(double r, double alpha, double a, double b,
+			  double horizon, int32 x, double t_x, double t)
+{
+	double		pal,
+				z,
+				L,
+				A,
+				C,
+				E1,
+				V = 0,
+				term;
+	long		n;
+
+	if (horizon == 0)
+		return 0.0;
+	pal = BgnbdPAlive(r, alpha, a, b, x, t_x, t);
+	z = horizon / (alpha + t + horizon);
+	L = -log1p(horizon / (alpha + t));	/* log(1 - z) */
+	A = a + b - 1 - r;
+	C = a + b + x - 1;
+	if (fabs((a - 1) * L) < 1e-8)
+		E1 = -L * (1 + 0.5 * (a - 1) * L);
+	else
+		E1 = -expm1((a - 1) * L) / (a - 1);
+
+	term = A * z;
+	V = term;
+	for (n = 1; term != 0; n++)
+	{
+		double		ratio = (A + n) * (a + n - 1) * z / ((C + n) * (n + 1));
+		double		rho = Max(fabs(ratio), z);
+
+		if (rho < 1 && fabs(term) * rho / (1 - rho) <= 1e-16 * fabs(V))
+			break;
+		if (n >= BGNBD_MAX_TERMS)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("horizon too long for the bg/nbd conditional expectation"),
+					 errdetail("The hypergeometric series did not converge in %ld terms (z = %.17g).",
+							   (long) BGNBD_MAX_TERMS, z),
+					 errhint("Use a horizon shorter than about 10^6 times alpha + t.")));
+		if ((n & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+		term *= ratio;
+		V += term;
+	}
+	return pal * (C * E1 - exp((a - 1) * L) * V);
+}
+
+/* Validate a horizon argument. */
+static void
+BgnbdCheckHorizon(double h)
+{
+	ChurnCheckNonNegative(h, "horizon");
+}
+
+/* ----------------------------------------------------------------------
+ * Fit
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Fit data in struct-of-arrays form, sorted by x.  t and t_x are replaced by
+ * indexes into their sorted distinct values, so that log(alpha + t) is
+ * computed once per distinct value per evaluation: real data are in whole
+ * days and have few distinct durations.
+ */
+typedef struct BgnbdFitCtx
+{
+	int			n;				/* entries */
+	int32	   *x;
+	double	   *w;
+	int32	   *ti;				/* index into tval */
+	int32	   *txi;			/* index into txval */
+	int			nt,
+				ntx;
+	double	   *tval;			/* distinct t */
+	double	   *txval;			/* distinct t_x */
+	double	   *lt,
+			   *it,
+			   *ltx,
+			   *itx;			/* per evaluation: log(alpha+.), 1/(alpha+.) */
+} BgnbdFitCtx;
+
+/* Sort doubles ascending. */
+static int
+BgnbdCmpDouble(const void *pa, const void *pb)
+{
+	double		a = *(const double *) pa;
+	double		b = *(const double *) pb;
+
+	return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+/* Distinct sorted values of v[0..n-1] (v is sorted in place). */
+static int
+BgnbdDistinct(double *v, int n)
+{
+	int			i,
+				k = 0;
+
+	qsort(v, n, sizeof(double), BgnbdCmpDouble);
+	for (i = 0; i < n; i++)
+		if (k == 0 || v[i] != v[k - 1])
+			v[k++] = v[i];
+	return k;
+}
+
+/* Index of value in the sorted distinct array vals[0..n-1]. */
+static int32
+BgnbdFind(const double *vals, int n, double value)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (vals[mid] < value)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Build the fit context from the sorted compressed entries. */
+static void
+BgnbdFitCtxInit(BgnbdFitCtx *c, const ProbEntry *e, int n)
+{
+	int			i;
+
+	c->n = n;
+	c->x = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	c->w = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+	c->ti = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	c->txi = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	c->tval = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+	c->txval = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+	for (i = 0; i < n; i++)
+	{
+		c->tval[i] = e[i].v2;
+		c->txval[i] = e[i].v1;
+	}
+	c->nt = BgnbdDistinct(c->tval, n);
+	c->ntx = BgnbdDistinct(c->txval, n);
+	for (i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		c->x[i] = e[i].x;
+		c->w[i] = e[i].w;
+		c->ti[i] = BgnbdFind(c->tval, c->nt, e[i].v2);
+		c->txi[i] = BgnbdFind(c->txval, c->ntx, e[i].v1);
+	}
+	c->lt = palloc_extended(sizeof(double) * c->nt, MCXT_ALLOC_HUGE);
+	c->it = palloc_extended(sizeof(double) * c->nt, MCXT_ALLOC_HUGE);
+	c->ltx = palloc_extended(sizeof(double) * c->ntx, MCXT_ALLOC_HUGE);
+	c->itx = palloc_extended(sizeof(double) * c->ntx, MCXT_ALLOC_HUGE);
+}
+
+/*
+ * Negative total log-likelihood over the compressed entries and its gradient
+ * with respect to theta = log(r, alpha, a, b).  Everything that depends on x
+ * only (lgamma, digamma) is computed once per distinct x, the logs of
+ * alpha + t and alpha + t_x once per distinct duration.
+ */
+static double
+BgnbdObjective(const double *theta, double *grad, void *vctx)
+{
+	BgnbdFitCtx *c = vctx;
+	double		r = exp(theta[0]),
+				alpha = exp(theta[1]),
+				a = exp(theta[2]),
+				b = exp(theta[3]);
+	double		la = theta[1];
+	double		lgr = lgamma(r),
+				lgab = lgamma(a + b),
+				lgb = lgamma(b);
+	double		psr = 0,
+				psab = 0,
+				psb = 0;
+	double		f = 0,
+				gr = 0,
+				gal = 0,
+				ga = 0,
+				gb = 0;
+	int			i = 0;
+
+	for (i = 0; i < c->nt; i++)
+	{
+		c->lt[i] = log(alpha + c->tval[i]);
+		c->it[i] = 1.0 / (alpha + c->tval[i]);
+	}
+	for (i = 0; i < c->ntx; i++)
+	{
+		c->ltx[i] = log(alpha + c->txval[i]);
+		c->itx[i] = 1.0 / (alpha + c->txval[i]);
+	}
+	if (grad)
+	{
+		psr = ProbDigamma(r);
+		psab = ProbDigamma(a + b);
+		psb = ProbDigamma(b);
+	}
+	i = 0;
+	while (i < c->n)
+	{
+		int32		x = c->x[i];
+		double		rx = r + x;
+
+		if (x == 0)
+		{
+			/* ll = r (log alpha - log(alpha + t)) */
+			for (; i < c->n && c->x[i] == 0; i++)
+			{
+				double		w = c->w[i];
+				double		d = la - c->lt[c->ti[i]];
+
+				f -= w * r * d;
+				gr -= w * d;
+				gal -= w * r * (1.0 / alpha - c->it[c->ti[i]]);
+			}
+		}
+		else
+		{
+			double		c0 = lgamma(rx) - lgr + lgab + lgamma(b + x) - lgb
+				- lgamma(a + b + x) + r * la;
+			double		lodds0 = log(a) - log(b + x - 1);
+			double		drx = 0,
+						dax = 0,
+						dbx = 0,
+						sw = 0,
+						sww = 0;
+
+			if (grad)
+			{
+				double		psabx = ProbDigamma(a + b + x);
+
+				drx = ProbDigamma(rx) - psr + la;
+				dax = psab - psabx;
+				dbx = psab + ProbDigamma(b + x) - psb - psabx;
+			}
+			for (; i < c->n && c->x[i] == x; i++)
+			{
+				double		w = c->w[i];
+				double		lT = c->lt[c->ti[i]];
+				double		ltx = c->ltx[c->txi[i]];
+				double		lodds = lodds0 + rx * (lT - ltx);
+				double		e = exp(-fabs(lodds));
+				double		lse = Max(lodds, 0.0) + log1p(e);
+				double		ww = (lodds > 0 ? 1.0 : e) / (1.0 + e); /* P(dead) */
+
+				f -= w * (c0 - rx * lT + lse);
+				if (grad)
+				{
+					gr += w * ((1 - ww) * lT + ww * ltx);
+					gal += w * rx * ((1 - ww) * c->it[c->ti[i]] + ww * c->itx[c->txi[i]]);
+					sww += w * ww;
+				}
+				sw += w;
+			}
+			if (grad)
+			{
+				gr -= sw * drx;
+				gal -= sw * r / alpha;
+				ga -= sw * dax + sww / a;
+				gb -= sw * dbx - sww / (b + x - 1);
+			}
+		}
+	}
+	if (grad)
+	{
+		grad[0] = gr * r;
+		grad[1] = gal * alpha;
+		grad[2] = ga * a;
+		grad[3] = gb * b;
+	}
+	return f;
+}
+
+/* Transition: validate a row and add it to the compressed state. */
+Datum
+bgnbd_fit_trans(PG_FUNCTION_ARGS)
+{
+	ProbState  *st;
+	int32		x;
+	double		t_x,
+				t,
+				w = 1.0;
+	int			i;
+
+	for (i = 1; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+		{
+			/* rows with a NULL input are skipped */
+			if (PG_ARGISNULL(0))
+				PG_RETURN_NULL();
+			PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+		}
+	st = ProbStateGet(fcinfo, "bgnbd_fit");
+	x = PG_GETARG_INT32(1);
+	t_x = PG_GETARG_FLOAT8(2);
+	t = PG_GETARG_FLOAT8(3);
+	ProbCheckRft(x, t_x, t);
+	if (PG_NARGS() > 4)
+	{
+		w = PG_GETARG_FLOAT8(4);
+		ProbCheckWeight(w);
+	}
+	/* t_x does not enter the likelihood when x = 0 */
+	ProbStateAdd(st, x, x == 0 ? 0.0 : t_x, t, w);
+	PG_RETURN_POINTER(st);
+}
+
+/* Final: maximise the likelihood and return a churn.bgnbd row. */
+Datum
+bgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	ProbState  *st = (ProbState *) PG_GETARG_POINTER(0);
+	BgnbdFitCtx ctx;
+	ProbEntry  *e;
+	int			ne;
+	double		theta[4];
+	double		sumx = 0,
+				sumt = 0;
+	ProbOptResult res;
+	Datum		values[8];
+	bool		nulls[8] = {0};
+	int			i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("bgnbd_fit_final called in non-aggregate context")));
+	e = ProbStateSortedEntries(st, &ne);
+	if (ne == 0)
+		PG_RETURN_NULL();		/* no rows, or total weight 0 */
+	for (i = 0; i < ne; i++)
+	{
+		sumx += e[i].w * e[i].x;
+		sumt += e[i].w * e[i].v2;
+	}
+	if (sumx == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("bgnbd_fit needs at least one customer with a repeat purchase"),
+				 errdetail("Every row has x = 0. The likelihood then increases without bound as r goes to 0, so no maximum likelihood estimate exists.")));
+
+	BgnbdFitCtxInit(&ctx, e, ne);
+	pfree(e);
+
+	/* start: r = a = b = 1, alpha so that r/alpha matches the mean rate */
+	theta[0] = 0;
+	theta[1] = log(Max(sumt / sumx, 1e-6));
+	theta[2] = 0;
+	theta[3] = 0;
+	res = ProbMinimize(BgnbdObjective, &ctx, 4, theta, true);
+
+	values[0] = Float8GetDatum(exp(theta[0]));
+	values[1] = Float8GetDatum(exp(theta[1]));
+	values[2] = Float8GetDatum(exp(theta[2]));
+	values[3] = Float8GetDatum(exp(theta[3]));
+	values[4] = Float8GetDatum(-res.fval);
+	values[5] = Float8GetDatum(st->wsum);
+	values[6] = Int32GetDatum(res.iterations);
+	values[7] = BoolGetDatum(res.converged);
+	PG_RETURN_DATUM(ChurnMakeComposite(fcinfo, values, nulls));
+}
+
+/* ----------------------------------------------------------------------
+ * Per-customer functions
+ * ---------------------------------------------------------------------- */
+
+/* churn.bgnbd_p_alive(m, x, t_x, t): P(customer still alive at t). */
+Datum
+bgnbd_p_alive(PG_FUNCTION_ARGS)
+{
+	double		r,
+				alpha,
+				a,
+				b;
+	int32		x = PG_GETARG_INT32(1);
+	double		t_x = PG_GETARG_FLOAT8(2);
+	double		t = PG_GETARG_FLOAT8(3);
+
+	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
+	ProbCheckRft(x, t_x, t);
+	PG_RETURN_FLOAT8(BgnbdPAlive(r, alpha, a, b, x, t_x, t));
+}
+
+/* churn.bgnbd_expected(m, horizon, x, t_x, t): E[purchases in (t, t+h]]. */
+Datum
+bgnbd_expected(PG_FUNCTION_ARGS)
+{
+	double		r,
+				alpha,
+				a,
+				b;
+	double		h = PG_GETARG_FLOAT8(1);
+	int32		x = PG_GETARG_INT32(2);
+	double		t_x = PG_GETARG_FLOAT8(3);
+	double		t = PG_GETARG_FLOAT8(4);
+
+	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
+	BgnbdCheckHorizon(h);
+	ProbCheckRft(x, t_x, t);
+	PG_RETURN_FLOAT8(BgnbdExpected(r, alpha, a, b, h, x, t_x, t));
+}
+
+/* churn.bgnbd_expected_new(m, t): E[X(t)] for a customer just acquired. */
+Datum
+bgnbd_expected_new(PG_FUNCTION_ARGS)
+{
+	double		r,
+				alpha,
+				a,
+				b;
+	double		t = PG_GETARG_FLOAT8(1);
+
+	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
+	ChurnCheckNonNegative(t, "t");
+	PG_RETURN_FLOAT8(BgnbdExpected(r, alpha, a, b, t, 0, 0.0, 0.0));
+}
+
+/*
+ * churn.bgnbd_p_churn(m, horizon, x, t_x, t): P(no purchase in (t, t+h]).
+ * A dead customer never buys.  Given alive at t, lambda ~ Gamma(r + x,
+ * alpha + t) and a BG/NBD customer can only drop out right after a
+ * purchase, so no purchase in h has probability E[exp(-lambda h)]
+ * = ((alpha + t)/(alpha + t + h))^(r + x).  Hence
+ *   P = (1 - P(alive)) + P(alive) * ((alpha+t)/(alpha+t+h))^(r+x).
+ */
+Datum
+bgnbd_p_churn(PG_FUNCTION_ARGS)
+{
+	double		r,
+				alpha,
+				a,
+				b,
+				pal;
+	double		h = PG_GETARG_FLOAT8(1);
+	int32		x = PG_GETARG_INT32(2);
+	double		t_x = PG_GETARG_FLOAT8(3);
+	double		t = PG_GETARG_FLOAT8(4);
+
+	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
+	BgnbdCheckHorizon(h);
+	ProbCheckRft(x, t_x, t);
+	pal = BgnbdPAlive(r, alpha, a, b, x, t_x, t);
+	PG_RETURN_FLOAT8((1.0 - pal) + pal * exp(-(r + x) * log1p(h / (alpha + t))));
+}
+
+/* churn.bgnbd_loglik(m, x, t_x, t): the customer's log-likelihood. */
+Datum
+bgnbd_loglik(PG_FUNCTION_ARGS)
+{
+	double		r,
+				alpha,
+				a,
+				b;
+	int32		x = PG_GETARG_INT32(1);
+	double		t_x = PG_GETARG_FLOAT8(2);
+	double		t = PG_GETARG_FLOAT8(3);
+
+	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
+	ProbCheckRft(x, t_x, t);
+	PG_RETURN_FLOAT8(BgnbdLogLik(r, alpha, a, b, x, t_x, t));
+}
