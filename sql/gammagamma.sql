@@ -13,7 +13,9 @@
 --
 \getenv datadir CHURN_DATA_DIR
 CREATE TEMP TABLE summ (id int, x int, t_x float8, t float8, zbar float8);
+\set ECHO none
 SELECT format($$COPY summ FROM %L (FORMAT csv, HEADER)$$, :'datadir' || '/cdnow/cdnow_customers_summary_with_transactions.csv') \gexec
+\set ECHO all
 SELECT count(*) FILTER (WHERE x > 0) AS repeaters, round(avg(zbar) FILTER (WHERE x > 0)::numeric, 2) AS mean_zbar FROM summ;
 -- only x > 0 customers enter the fit (x = 0 rows are skipped)
 CREATE TEMP TABLE gfit AS SELECT churn.gg_fit(x, zbar) AS g FROM summ;

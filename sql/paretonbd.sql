@@ -16,7 +16,9 @@
 --
 \getenv datadir CHURN_DATA_DIR
 CREATE TEMP TABLE elog (masterid int, sampleid int, date text, cds int, sales numeric);
+\set ECHO none
 SELECT format($$COPY elog FROM %L (FORMAT csv, HEADER)$$, :'datadir' || '/cdnow/cdnowElog.csv') \gexec
+\set ECHO all
 CREATE TEMP TABLE pday AS
     SELECT sampleid AS id, to_date(date, 'YYYYMMDD') AS d, sum(sales) AS sales
     FROM elog GROUP BY 1, 2;
