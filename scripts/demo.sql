@@ -82,3 +82,34 @@ FROM (
   UNION ALL SELECT 'complaint or bad review (30 days)', will_churn FROM churn_demo.features WHERE negative_recent > 0
   UNION ALL SELECT 'overdue: recency > 2 x usual gap', will_churn FROM churn_demo.features WHERE overdue_ratio > 2
 ) s GROUP BY sign ORDER BY sign = 'all customers' DESC, pct_churn_truth DESC;
+
+\echo
+\echo '== 6. Churn probabilities: fit at 2024-06-30, check against the next 180 days =='
+CREATE TABLE churn_demo.backtest AS
+SELECT h.customer_id, churn.features(h.history, '2024-06-30') AS f,
+       churn.engagement_features(e.engagement, '2024-06-30', 30) AS ef,
+       churn.churned(h.history, '2024-06-30', 180) AS churned
+FROM churn_demo.histories h LEFT JOIN churn_demo.engagement e USING (customer_id)
+WHERE (churn.features(h.history, '2024-06-30')).first_purchase IS NOT NULL;
+CREATE TABLE churn_demo.bgnbd AS
+SELECT churn.bgnbd_fit((f).x, (f).t_x / 7, (f).t / 7) AS m FROM churn_demo.backtest;
+SELECT round((m).r::numeric, 4) AS r, round((m).alpha::numeric, 4) AS alpha, round((m).a::numeric, 4) AS a,
+       round((m).b::numeric, 4) AS b, round((m).loglik::numeric, 1) AS loglik, (m).iterations, (m).converged
+FROM churn_demo.bgnbd;
+SELECT model, round(auc::numeric, 3) AS auc, round(brier::numeric, 4) AS brier FROM (
+  SELECT 'BG/NBD P(no purchase in 26 weeks)' AS model,
+         churn.auc(churn.bgnbd_p_churn(b.m, 180 / 7.0, (f).x, (f).t_x / 7, (f).t / 7), churned) AS auc,
+         churn.brier(churn.bgnbd_p_churn(b.m, 180 / 7.0, (f).x, (f).t_x / 7, (f).t / 7), churned) AS brier
+  FROM churn_demo.backtest, churn_demo.bgnbd b
+  UNION ALL
+  SELECT '1 - P(alive) (the wrong score, for comparison)',
+         churn.auc(1 - churn.bgnbd_p_alive(b.m, (f).x, (f).t_x / 7, (f).t / 7), churned),
+         churn.brier(1 - churn.bgnbd_p_alive(b.m, (f).x, (f).t_x / 7, (f).t / 7), churned)
+  FROM churn_demo.backtest, churn_demo.bgnbd b
+  UNION ALL
+  SELECT 'rule model (no training)',
+         churn.auc((churn.rule_score(f, ef)).score, churned), churn.brier((churn.rule_score(f, ef)).score, churned)
+  FROM churn_demo.backtest
+) s;
+SELECT count(*) AS customers, round(100.0 * avg(churned::int), 1) AS pct_churned_next_180_days
+FROM churn_demo.backtest;
