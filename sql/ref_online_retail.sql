@@ -54,14 +54,16 @@ SELECT count(*) AS customers, sum((churn.features(h, '2011-12-09')).purchase_day
 FROM clean;
 
 -- duplicate rows: the aggregate cannot tell a duplicate line from a second
--- identical purchase, so they add spend but never purchase days
+-- identical purchase, so they add spend but never purchase days.  (A day's
+-- spend is a float8 sum, so its last bit can depend on row order, as with
+-- sum(float8); spend is compared to a cent.)
 CREATE TABLE dedup AS
 SELECT customer_id::bigint AS customer_id, churn.history_agg(invoice_date, quantity * unit_price) AS h
 FROM (SELECT DISTINCT * FROM raw WHERE customer_id IS NOT NULL) d GROUP BY 1;
 SELECT count(*) FILTER (WHERE (churn.features(a.h, '2011-12-09')).purchase_days
                               IS DISTINCT FROM (churn.features(b.h, '2011-12-09')).purchase_days) AS purchase_days_differ,
-       count(*) FILTER (WHERE (churn.features(a.h, '2011-12-09')).total_spend
-                              <> (churn.features(b.h, '2011-12-09')).total_spend) AS spend_differs
+       count(*) FILTER (WHERE abs((churn.features(a.h, '2011-12-09')).total_spend
+                                  - (churn.features(b.h, '2011-12-09')).total_spend) >= 0.005) AS spend_differs
 FROM hist a JOIN dedup b USING (customer_id);
 
 -- a quarter's churn label at a past date

@@ -53,4 +53,5 @@ INSERT INTO churn.rfm_segments VALUES ('x', 'bad', 3, 2, 1, 1, 1, NULL, true);
 -- user rows are never flagged built-in (pg_dump keeps them)
 INSERT INTO churn.rfm_segments VALUES ('x', 'ok', 1, 5, 1, 5, 1, NULL, true);
 SELECT scheme, segment, builtin FROM churn.rfm_segments WHERE scheme = 'x';
-SELECT pg_catalog.array_to_string(extcondition, ',') FROM pg_extension WHERE extname = 'churn_warning';
+SELECT c.cond FROM pg_extension e, unnest(e.extconfig, e.extcondition) c(tab, cond)
+WHERE e.extname = 'churn_warning' AND c.tab = 'churn.rfm_segments'::regclass;
