@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Benchmark: churn.logit_fit on 1M rows x 20 features against scikit-learn's
+# LogisticRegression fit on the same data in memory, measured side by side in
+# one run on a throwaway cluster.  Prints SQL time / sklearn time ratios.
+#   BENCH_ROWS=1000000 BENCH_FEATURES=20 BENCH_REPEAT=3 bench/logit_fit.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+cw_build_install
+cw_start_cluster
+cw_psql -d postgres -c 'CREATE DATABASE churn_bench'
+export PGDATABASE=churn_bench
+cw_psql -c 'CREATE EXTENSION churn_warning'
+"$CW_PYTHON" "$CW_ROOT/bench/logit_fit.py"

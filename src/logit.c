@@ -1,0 +1,1212 @@
+/*-------------------------------------------------------------------------
+ *
+ * logit.c
+ *	  Logistic regression fitted by an aggregate: churn.logit_fit and
+ *	  churn.logit_predict.
+ *
+ * The aggregate keeps every accepted row (Newton needs several passes over
+ * the data) in chunks allocated in the aggregate context: a row costs
+ * 8 * p bytes of float8 features plus one bit of label.  Partial states
+ * serialize to one bytea (header + label bitmap + features), so the
+ * aggregate runs in parallel; the combine function adopts the deserialized
+ * chunks without copying them.
+ *
+ * The final function maximises
+ *		loglik(beta) - l2 / 2 * sum_{j >= 2} beta_j^2
+ * (the intercept beta_1 is not penalised) by Newton's method with step
+ * halving, solving each step with a Cholesky factorisation of the negative
+ * Hessian.  Standard errors are sqrt(diag(H^-1)) at the optimum, where H is
+ * the negative Hessian of that objective (for l2 = 0 exactly what
+ * statsmodels' Logit reports).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "mlmodels.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(logit_fit_trans);
+PG_FUNCTION_INFO_V1(logit_fit_trans_l2);
+PG_FUNCTION_INFO_V1(logit_fit_combine);
+PG_FUNCTION_INFO_V1(logit_fit_serial);
+PG_FUNCTION_INFO_V1(logit_fit_deserial);
+PG_FUNCTION_INFO_V1(logit_fit_final);
+PG_FUNCTION_INFO_V1(logit_predict);
+
+#define LOGIT_SERIAL_MAGIC	0x4C47540A	/* serialized state format tag */
+#define LOGIT_MAX_ITER		100		/* Newton steps before giving up */
+#define LOGIT_MAX_HALVINGS	40		/* step halvings within one step */
+#define LOGIT_TOL			1e-7	/* |delta_j| <= tol * max(1, |beta_j|) */
+#define LOGIT_WARM_TOL		1e-3	/* same, for the warm start on a subsample */
+#define LOGIT_PIVOT_TOL		1e-11	/* Cholesky pivot / diagonal: singular */
+#define LOGIT_PERFECT_TOL	1e-10	/* |y - p| below this: a perfectly fitted row */
+#define LOGIT_CHUNK_BYTES	(256 * 1024)	/* target size of one chunk of rows */
+#define LOGIT_WARM_MIN_ROWS	400000	/* warm-start Newton on a subsample from here */
+#define LOGIT_WARM_ROWS		100000	/* about this many rows in the subsample */
+
+/* One chunk of stored rows: a label bitmap and row-major features. */
+typedef struct LogitChunk
+{
+	int32		nrows;			/* rows stored */
+	int32		capacity;		/* rows that fit */
+	uint8	   *ybits;			/* bit i set: row i churned */
+	double	   *x;				/* nrows * p features, row-major */
+} LogitChunk;
+
+/* Aggregate state: the accepted rows and the penalty. */
+typedef struct LogitState
+{
+	MemoryContext mcxt;			/* where chunks live (the aggregate context) */
+	int32		p;				/* features per row, -1 until the first row */
+	int32		chunk_rows;		/* capacity of new chunks */
+	double		l2;				/* penalty (0 for the two-argument form) */
+	bool		has_l2;			/* l2 given (three-argument form) */
+	int64		n;				/* rows stored */
+	int64		npos;			/* rows with churned = true */
+	int32		nchunks;
+	int32		maxchunks;
+	LogitChunk **chunks;
+} LogitState;
+
+/* Serialized state header; label bitmap and features follow. */
+typedef struct LogitSerialHeader
+{
+	uint32		magic;
+	int32		p;
+	int32		has_l2;
+	int32		pad;
+	double		l2;
+	int64		n;
+	int64		npos;
+} LogitSerialHeader;
+
+/* Sums of one pass over the data at a given beta. */
+typedef struct LogitPassResult
+{
+	double		loglik;			/* unpenalised log-likelihood */
+	double		max_resid;		/* max |y - p| over rows */
+	int64		nperfect;		/* rows with |y - p| < LOGIT_PERFECT_TOL */
+	int64		nwrong;			/* rows on the wrong side of p = 1/2 */
+} LogitPassResult;
+
+/* Return the length of a one-dimensional float8[] (0 for '{}'), checking shape. */
+int
+MlVectorLength(ArrayType *a, const char *what, bool allow_nulls)
+{
+	if (ARR_ELEMTYPE(a) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be a float8[] array", what)));
+	if (ARR_NDIM(a) == 0)
+		return 0;
+	if (ARR_NDIM(a) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
+	if (!allow_nulls && ARR_HASNULL(a) && array_contains_nulls(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL elements", what),
+				 errhint("Impute missing features before fitting or scoring a logistic regression.")));
+	return ARR_DIMS(a)[0];
+}
+
+/* Raise the error for a non-finite feature value at 1-based position i. */
+static void
+LogitRejectValue(const char *what, int i, double v)
+{
+	ChurnCheckFinite(v, psprintf("%s[%d]", what, i));
+}
+
+/* Create an empty state in the aggregate context. */
+static LogitState *
+LogitStateCreate(MemoryContext mcxt, bool has_l2, double l2)
+{
+	LogitState *st = MemoryContextAllocZero(mcxt, sizeof(LogitState));
+
+	st->mcxt = mcxt;
+	st->p = -1;
+	st->has_l2 = has_l2;
+	st->l2 = l2;
+	st->maxchunks = 16;
+	st->chunks = MemoryContextAlloc(mcxt, st->maxchunks * sizeof(LogitChunk *));
+	return st;
+}
+
+/* Fix the number of features and the chunk size on the first row. */
+static void
+LogitStateSetWidth(LogitState *st, int p)
+{
+	int			rows;
+
+	if (p > LOGIT_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logit_fit supports at most %d features, got %d",
+						LOGIT_MAX_FEATURES, p)));
+	st->p = p;
+	rows = LOGIT_CHUNK_BYTES / (8 * Max(p, 1));
+	rows = Max(rows, 64) & ~7;
+	st->chunk_rows = rows;
+}
+
+/* Register a chunk at the end of the chunk list, growing the list. */
+static void
+LogitAddChunk(LogitState *st, LogitChunk *c)
+{
+	if (st->nchunks >= st->maxchunks)
+	{
+		st->maxchunks *= 2;
+		st->chunks = repalloc(st->chunks, st->maxchunks * sizeof(LogitChunk *));
+	}
+	st->chunks[st->nchunks++] = c;
+}
+
+/* Allocate an empty chunk for capacity rows of p features. */
+static LogitChunk *
+LogitNewChunk(MemoryContext mcxt, int p, int capacity)
+{
+	LogitChunk *c = MemoryContextAlloc(mcxt, sizeof(LogitChunk));
+
+	c->nrows = 0;
+	c->capacity = capacity;
+	c->ybits = MemoryContextAllocZero(mcxt, (capacity + 7) / 8);
+	c->x = MemoryContextAllocHuge(mcxt, (Size) capacity * Max(p, 1) * sizeof(double));
+	return c;
+}
+
+/* Append one validated row to the state. */
+static inline void
+LogitAppend(LogitState *st, bool y, const double *x)
+{
+	LogitChunk *c = st->nchunks > 0 ? st->chunks[st->nchunks - 1] : NULL;
+
+	if (c == NULL || c->nrows >= c->capacity)
+	{
+		c = LogitNewChunk(st->mcxt, st->p, st->chunk_rows);
+		LogitAddChunk(st, c);
+	}
+	if (y)
+	{
+		c->ybits[c->nrows >> 3] |= (uint8) (1 << (c->nrows & 7));
+		st->npos++;
+	}
+	if (st->p > 0)
+		memcpy(c->x + (Size) c->nrows * st->p, x, st->p * sizeof(double));
+	c->nrows++;
+	st->n++;
+}
+
+/* Shared transition: validate one row and store it. */
+static Datum
+LogitTransCommon(FunctionCallInfo fcinfo, bool has_l2)
+{
+	MemoryContext aggcxt;
+	LogitState *st;
+	double		l2 = 0.0;
+	ArrayType  *arr;
+	int			len;
+	double	   *data;
+	int			i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logit_fit_trans called in non-aggregate context");
+
+	if (has_l2)
+	{
+		if (PG_ARGISNULL(3))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("l2 must not be NULL"),
+					 errhint("Use 0 for an unpenalised fit.")));
+		l2 = PG_GETARG_FLOAT8(3);
+		ChurnCheckNonNegative(l2, "l2");
+	}
+
+	st = PG_ARGISNULL(0) ? NULL : (LogitState *) PG_GETARG_POINTER(0);
+	if (st == NULL)
+		st = LogitStateCreate(aggcxt, has_l2, l2);
+	else if (has_l2 && st->l2 != l2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("l2 must be the same for every row of logit_fit"),
+				 errdetail("Got %g after %g.", l2, st->l2)));
+
+	/* Rows with a NULL label or a NULL feature array are skipped. */
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_POINTER(st);
+
+	arr = PG_GETARG_ARRAYTYPE_P(2);
+	len = MlVectorLength(arr, "x", false);
+	if (st->p < 0)
+		LogitStateSetWidth(st, len);
+	else if (len != st->p)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("x has %d elements but earlier rows have %d", len, st->p),
+				 errdetail("Every row of logit_fit needs the same number of features.")));
+
+	data = len > 0 ? (double *) ARR_DATA_PTR(arr) : NULL;
+	for (i = 0; i < len; i++)
+		if (unlikely(!isfinite(data[i])))
+			LogitRejectValue("x", i + 1, data[i]);
+
+	LogitAppend(st, PG_GETARG_BOOL(1), data);
+	PG_RETURN_POINTER(st);
+}
+
+/* Transition function of logit_fit(churned, x). */
+Datum
+logit_fit_trans(PG_FUNCTION_ARGS)
+{
+	return LogitTransCommon(fcinfo, false);
+}
+
+/* Transition function of logit_fit(churned, x, l2). */
+Datum
+logit_fit_trans_l2(PG_FUNCTION_ARGS)
+{
+	return LogitTransCommon(fcinfo, true);
+}
+
+/* Combine two partial states: adopt the second state's chunks. */
+Datum
+logit_fit_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	LogitState *s1;
+	LogitState *s2;
+	int			i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logit_fit_combine called in non-aggregate context");
+
+	s1 = PG_ARGISNULL(0) ? NULL : (LogitState *) PG_GETARG_POINTER(0);
+	s2 = PG_ARGISNULL(1) ? NULL : (LogitState *) PG_GETARG_POINTER(1);
+	if (s2 == NULL)
+		PG_RETURN_POINTER(s1);
+	if (s1 == NULL)
+		s1 = LogitStateCreate(aggcxt, s2->has_l2, s2->l2);
+	else if (s1->has_l2 != s2->has_l2 || s1->l2 != s2->l2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("l2 must be the same for every row of logit_fit")));
+	if (s2->p < 0)
+		PG_RETURN_POINTER(s1);
+	if (s1->p < 0)
+	{
+		s1->p = s2->p;
+		s1->chunk_rows = s2->chunk_rows;
+	}
+	else if (s1->p != s2->p)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("x has %d elements but earlier rows have %d", s2->p, s1->p),
+				 errdetail("Every row of logit_fit needs the same number of features.")));
+
+	for (i = 0; i < s2->nchunks; i++)
+	{
+		LogitChunk *c = s2->chunks[i];
+
+		if (s2->mcxt == s1->mcxt)
+			LogitAddChunk(s1, c);	/* same lifetime: take it over */
+		else
+		{
+			LogitChunk *copy = LogitNewChunk(s1->mcxt, s1->p, c->nrows);
+
+			copy->nrows = c->nrows;
+			memcpy(copy->ybits, c->ybits, (c->nrows + 7) / 8);
+			memcpy(copy->x, c->x, (Size) c->nrows * Max(s1->p, 1) * sizeof(double));
+			LogitAddChunk(s1, copy);
+		}
+	}
+	s1->n += s2->n;
+	s1->npos += s2->npos;
+	s2->nchunks = 0;
+	s2->n = s2->npos = 0;
+	PG_RETURN_POINTER(s1);
+}
+
+/* Serialize a partial state: header, label bitmap, then all features. */
+Datum
+logit_fit_serial(PG_FUNCTION_ARGS)
+{
+	LogitState *st = (LogitState *) PG_GETARG_POINTER(0);
+	int			p = Max(st->p, 0);
+	Size		bitbytes = (Size) ((st->n + 7) / 8);
+	Size		xbytes = (Size) st->n * p * sizeof(double);
+	Size		total = VARHDRSZ + sizeof(LogitSerialHeader) + MAXALIGN(bitbytes) + xbytes;
+	bytea	   *out;
+	LogitSerialHeader *h;
+	uint8	   *bits;
+	char	   *xp;
+	int64		row = 0;
+	int			i;
+
+	if (total > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logit_fit partial state of %lld rows is too large to pass between parallel workers",
+						(long long) st->n),
+				 errhint("Run the fit without parallelism: SET max_parallel_workers_per_gather = 0.")));
+	out = palloc(total);
+	SET_VARSIZE(out, total);
+	h = (LogitSerialHeader *) VARDATA(out);
+	h->magic = LOGIT_SERIAL_MAGIC;
+	h->pad = 0;
+	h->p = st->p;
+	h->has_l2 = st->has_l2;
+	h->l2 = st->l2;
+	h->n = st->n;
+	h->npos = st->npos;
+	bits = (uint8 *) (h + 1);
+	memset(bits, 0, MAXALIGN(bitbytes));
+	xp = (char *) bits + MAXALIGN(bitbytes);
+	for (i = 0; i < st->nchunks; i++)
+	{
+		LogitChunk *c = st->chunks[i];
+		int			r;
+
+		for (r = 0; r < c->nrows; r++, row++)
+			if (c->ybits[r >> 3] & (1 << (r & 7)))
+				bits[row >> 3] |= (uint8) (1 << (row & 7));
+		if (p > 0)
+		{
+			memcpy(xp, c->x, (Size) c->nrows * p * sizeof(double));
+			xp += (Size) c->nrows * p * sizeof(double);
+		}
+	}
+	PG_RETURN_BYTEA_P(out);
+}
+
+/* Rebuild a partial state from logit_fit_serial's bytea, in the aggregate context. */
+Datum
+logit_fit_deserial(PG_FUNCTION_ARGS)
+{
+	bytea	   *in = PG_GETARG_BYTEA_P(0);
+	MemoryContext aggcxt;
+	LogitSerialHeader h;
+	LogitState *st;
+	const char *payload = VARDATA(in);
+	Size		len = VARSIZE(in) - VARHDRSZ;
+	Size		bitbytes;
+	const uint8 *bits;
+	const char *xp;
+	int64		row = 0;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logit_fit_deserial called in non-aggregate context");
+	if (len < sizeof(LogitSerialHeader))
+		elog(ERROR, "logit_fit: truncated serialized state");
+	memcpy(&h, payload, sizeof(h));
+	if (h.magic != LOGIT_SERIAL_MAGIC || h.n < 0 || h.p < -1 || h.p > LOGIT_MAX_FEATURES)
+		elog(ERROR, "logit_fit: corrupt serialized state");
+	bitbytes = (Size) ((h.n + 7) / 8);
+	if (len != sizeof(h) + MAXALIGN(bitbytes) + (Size) h.n * Max(h.p, 0) * sizeof(double))
+		elog(ERROR, "logit_fit: serialized state has the wrong size");
+
+	st = LogitStateCreate(aggcxt, h.has_l2 != 0, h.l2);
+	if (h.p >= 0)
+		LogitStateSetWidth(st, h.p);
+	bits = (const uint8 *) payload + sizeof(h);
+	xp = (const char *) bits + MAXALIGN(bitbytes);
+	while (row < h.n)
+	{
+		int			take = (int) Min((int64) st->chunk_rows, h.n - row);
+		LogitChunk *c = LogitNewChunk(aggcxt, st->p, take);
+		int			r;
+
+		for (r = 0; r < take; r++)
+			if (bits[(row + r) >> 3] & (1 << ((row + r) & 7)))
+				c->ybits[r >> 3] |= (uint8) (1 << (r & 7));
+		if (st->p > 0)
+		{
+			memcpy(c->x, xp, (Size) take * st->p * sizeof(double));
+			xp += (Size) take * st->p * sizeof(double);
+		}
+		c->nrows = take;
+		LogitAddChunk(st, c);
+		row += take;
+	}
+	st->n = h.n;
+	st->npos = h.npos;
+	PG_RETURN_POINTER(st);
+}
+
+/*
+ * Double vectors (GCC/clang vector extensions): two-wide (SSE2 on x86-64)
+ * everywhere, and a four-wide AVX2 clone of the Hessian kernel picked at run
+ * time.  Both do the same IEEE operations in the same order
+ * (no FMA contraction), so results do not depend on the CPU.
+ */
+#if defined(__GNUC__)
+#define LOGIT_VECTOR 1
+typedef double LogitV2 __attribute__((vector_size(16), aligned(8), may_alias));
+typedef double LogitV4 __attribute__((vector_size(32), aligned(8), may_alias));
+#if defined(__x86_64__)
+#define LOGIT_X86_DISPATCH 1
+#endif
+#endif
+
+/*
+ * Hessian kernel: H[j][l] += sum_r a[r] Z[r][j] Z[r][l] over four rows r, for
+ * j < k and (j & ~3) <= l < kp (the upper triangle plus a few entries below
+ * the diagonal, so that every row segment is a whole number of vectors).
+ * Z holds four rows of kp doubles, zero-padded beyond k.  VT is a vector
+ * type of W doubles (W divides 4).
+ */
+#ifdef LOGIT_VECTOR
+#define LOGIT_RANK4_BODY(VT, W) \
+{ \
+	const double *z0 = Z, *z1 = Z + kp, *z2 = Z + 2 * kp, *z3 = Z + 3 * kp; \
+	int			j, l; \
+	for (j = 0; j < k; j++) \
+	{ \
+		double		c0 = a[0] * z0[j], c1 = a[1] * z1[j], c2 = a[2] * z2[j], c3 = a[3] * z3[j]; \
+		double	   *Hj = H + (Size) j * kp; \
+		for (l = j & ~3; l < kp; l += W) \
+			*(VT *) (Hj + l) += c0 * *(const VT *) (z0 + l) + c1 * *(const VT *) (z1 + l) \
+				+ c2 * *(const VT *) (z2 + l) + c3 * *(const VT *) (z3 + l); \
+	} \
+}
+#else
+#define LOGIT_RANK4_BODY(VT, W) \
+{ \
+	const double *z0 = Z, *z1 = Z + kp, *z2 = Z + 2 * kp, *z3 = Z + 3 * kp; \
+	int			j, l; \
+	for (j = 0; j < k; j++) \
+	{ \
+		double		c0 = a[0] * z0[j], c1 = a[1] * z1[j], c2 = a[2] * z2[j], c3 = a[3] * z3[j]; \
+		double	   *Hj = H + (Size) j * kp; \
+		for (l = j & ~3; l < kp; l++) \
+			Hj[l] += c0 * z0[l] + c1 * z1[l] + c2 * z2[l] + c3 * z3[l]; \
+	} \
+}
+#endif
+
+typedef void (*LogitRank4Fn) (double *H, const double *Z, const double *a, int k, int kp);
+
+/* Portable Hessian kernel (see LOGIT_RANK4_BODY): SSE2 pairs on x86-64. */
+static void
+LogitRank4Default(double *H, const double *Z, const double *a, int k, int kp)
+LOGIT_RANK4_BODY(LogitV2, 2)
+
+#ifdef LOGIT_X86_DISPATCH
+/* The same kernel for AVX2 (used only when the CPU has it). */
+__attribute__((target("avx2")))
+static void
+LogitRank4Avx2(double *H, const double *Z, const double *a, int k, int kp)
+LOGIT_RANK4_BODY(LogitV4, 4)
+#endif
+
+/* Pick the Hessian kernel for this CPU. */
+static LogitRank4Fn
+LogitRank4Choose(void)
+{
+#ifdef LOGIT_X86_DISPATCH
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		return LogitRank4Avx2;
+#endif
+	return LogitRank4Default;
+}
+
+/*
+ * One pass over the rows at beta (length kp = k rounded up to a multiple of
+ * 4, zero-padded; k = p + 1): log-likelihood, gradient g (kp) and negative
+ * Hessian H (kp x kp row-major; entries with l >= j & ~3 are valid).  With
+ * want_derivs false only the log-likelihood and residual summary are
+ * computed.  Z is scratch space of 4 * kp doubles.
+ */
+static void
+LogitPass(const LogitState *st, const double *beta, double *g, double *H,
+		  bool want_derivs, LogitPassResult *res, double *Z)
+{
+	int			p = st->p;
+	int			k = p + 1;
+	int			kp = (k + 3) & ~3;
+	double		ll = 0.0;
+	double		maxr = 0.0;
+	int64		nperfect = 0;
+	int64		nwrong = 0;
+	double		a[4];
+	LogitRank4Fn rank4 = LogitRank4Choose();
+	int			ci;
+
+	memset(Z, 0, 4 * kp * sizeof(double));
+	if (want_derivs)
+	{
+		memset(g, 0, kp * sizeof(double));
+		memset(H, 0, (Size) kp * kp * sizeof(double));
+	}
+
+	for (ci = 0; ci < st->nchunks; ci++)
+	{
+		const LogitChunk *c = st->chunks[ci];
+		int			r0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (r0 = 0; r0 < c->nrows; r0 += 4)
+		{
+			int			nb = Min(4, c->nrows - r0);
+			int			b;
+
+			for (b = 0; b < 4; b++)
+			{
+				double	   *z = Z + b * kp;
+				int			r = r0 + b;
+				bool		y;
+				double		eta,
+							e,
+							lp,
+							resid,
+							w;
+				int			l;
+
+				if (b >= nb)
+				{
+					a[b] = 0.0;
+					continue;
+				}
+				y = (c->ybits[r >> 3] >> (r & 7)) & 1;
+				z[0] = 1.0;
+				if (p > 0)
+					memcpy(z + 1, c->x + (Size) r * p, p * sizeof(double));
+
+				/* eta = z . beta */
+#ifdef LOGIT_VECTOR
+				{
+					LogitV2		acc0 = *(const LogitV2 *) z * *(const LogitV2 *) beta;
+					LogitV2		acc1 = *(const LogitV2 *) (z + 2) * *(const LogitV2 *) (beta + 2);
+
+					for (l = 4; l < kp; l += 4)
+					{
+						acc0 += *(const LogitV2 *) (z + l) * *(const LogitV2 *) (beta + l);
+						acc1 += *(const LogitV2 *) (z + l + 2) * *(const LogitV2 *) (beta + l + 2);
+					}
+					eta = (acc0[0] + acc1[0]) + (acc0[1] + acc1[1]);
+				}
+#else
+				eta = 0.0;
+				for (l = 0; l < kp; l++)
+					eta += z[l] * beta[l];
+#endif
+
+				/*
+				 * With e = exp(-|eta|): p = 1 / (1 + e) or e / (1 + e), 1 - p
+				 * the other one, w = p (1 - p) = e / (1 + e)^2, and log(1 +
+				 * exp(eta)) = max(eta, 0) + log(1 + e); all without
+				 * cancellation.  log(1 + e) rather than log1p(e): its
+				 * absolute error stays below 2^-53, as good as the sum it
+				 * goes into, and it is much faster.
+				 */
+				e = exp(-fabs(eta));
+				lp = log(1.0 + e);
+				w = e / ((1.0 + e) * (1.0 + e));
+				if (eta >= 0)
+				{
+					if (y)
+					{
+						ll -= lp;
+						resid = e / (1.0 + e);
+					}
+					else
+					{
+						ll -= eta + lp;
+						resid = -1.0 / (1.0 + e);
+					}
+				}
+				else
+				{
+					if (y)
+					{
+						ll += eta - lp;
+						resid = 1.0 / (1.0 + e);
+					}
+					else
+					{
+						ll -= lp;
+						resid = -e / (1.0 + e);
+					}
+				}
+				if (fabs(resid) > maxr)
+					maxr = fabs(resid);
+				if (fabs(resid) < LOGIT_PERFECT_TOL)
+					nperfect++;
+				if (fabs(resid) >= 0.5)
+					nwrong++;
+				a[b] = w;
+
+				if (want_derivs)
+				{
+#ifdef LOGIT_VECTOR
+					for (l = 0; l < kp; l += 2)
+						*(LogitV2 *) (g + l) += resid * *(const LogitV2 *) (z + l);
+#else
+					for (l = 0; l < kp; l++)
+						g[l] += resid * z[l];
+#endif
+				}
+			}
+			if (want_derivs)
+				rank4(H, Z, a, k, kp);
+		}
+	}
+	res->loglik = ll;
+	res->max_resid = maxr;
+	res->nperfect = nperfect;
+	res->nwrong = nwrong;
+}
+
+/*
+ * Cholesky factorisation A = L L' in place (A symmetric, upper triangle
+ * filled, row-major k x k; L is written to the lower triangle).  Returns the
+ * index of the first column whose pivot is not clearly positive relative to
+ * its diagonal (a singular or nearly singular A), or -1 on success.
+ */
+static int
+LogitCholesky(double *A, int k)
+{
+	int			i,
+				j,
+				l;
+
+	for (i = 0; i < k; i++)
+		for (j = i + 1; j < k; j++)
+			A[j * k + i] = A[i * k + j];
+
+	for (j = 0; j < k; j++)
+	{
+		double		diag = A[j * k + j];
+		double		d = diag;
+
+		for (l = 0; l < j; l++)
+			d -= A[j * k + l] * A[j * k + l];
+		if (!(diag > 0) || !(d > LOGIT_PIVOT_TOL * diag) || !isfinite(d))
+			return j;
+		d = sqrt(d);
+		A[j * k + j] = d;
+		for (i = j + 1; i < k; i++)
+		{
+			double		s = A[i * k + j];
+
+			for (l = 0; l < j; l++)
+				s -= A[i * k + l] * A[j * k + l];
+			A[i * k + j] = s / d;
+		}
+	}
+	return -1;
+}
+
+/* Solve L L' x = b for x (in place in b) with the factor from LogitCholesky. */
+static void
+LogitCholSolve(const double *L, int k, double *b)
+{
+	int			i,
+				l;
+
+	for (i = 0; i < k; i++)
+	{
+		double		s = b[i];
+
+		for (l = 0; l < i; l++)
+			s -= L[i * k + l] * b[l];
+		b[i] = s / L[i * k + i];
+	}
+	for (i = k - 1; i >= 0; i--)
+	{
+		double		s = b[i];
+
+		for (l = i + 1; l < k; l++)
+			s -= L[l * k + i] * b[l];
+		b[i] = s / L[i * k + i];
+	}
+}
+
+/* diag((L L')^-1) into out, via the inverse of the triangular factor. */
+static void
+LogitInverseDiag(const double *L, int k, double *out)
+{
+	double	   *inv = palloc0((Size) k * k * sizeof(double));
+	int			i,
+				j,
+				l;
+
+	/* inv = L^-1, lower triangular, column by column */
+	for (j = 0; j < k; j++)
+	{
+		inv[j * k + j] = 1.0 / L[j * k + j];
+		for (i = j + 1; i < k; i++)
+		{
+			double		s = 0.0;
+
+			for (l = j; l < i; l++)
+				s -= L[i * k + l] * inv[l * k + j];
+			inv[i * k + j] = s / L[i * k + i];
+		}
+	}
+	/* (L L')^-1 = inv' inv: diagonal entry j is the sum of squares of column j */
+	for (j = 0; j < k; j++)
+	{
+		double		s = 0.0;
+
+		for (i = j; i < k; i++)
+			s += inv[i * k + j] * inv[i * k + j];
+		out[j] = s;
+	}
+	pfree(inv);
+}
+
+/* Build a float8[] from a C array. */
+static ArrayType *
+LogitFloat8Array(const double *v, int n)
+{
+	Datum	   *d = palloc(Max(n, 1) * sizeof(Datum));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Float8GetDatum(v[i]);
+	return construct_array(d, n, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/* Raise the separation error with counts of perfectly predicted rows. */
+static void
+LogitSeparationError(const LogitState *st, const LogitPassResult *res)
+{
+	bool		perfect = res->nwrong == 0;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg(perfect ? "logit_fit: the classes are perfectly separated"
+					: "logit_fit: the classes are quasi-completely separated"),
+			 perfect ? errdetail("A linear combination of the features classifies all %lld rows correctly, so the maximum likelihood coefficients are infinite.",
+								 (long long) st->n)
+			 : errdetail("%lld of %lld rows are predicted with probability 0 or 1 and the maximum likelihood coefficients are infinite.",
+						 (long long) res->nperfect, (long long) st->n),
+			 errhint("Add an L2 penalty, e.g. churn.logit_fit(churned, x, 1.0), or drop the feature that separates the classes.")));
+}
+
+/* Working storage and outcome of one Newton run. */
+typedef struct LogitWork
+{
+	int			k;				/* coefficients (p + 1) */
+	int			kp;				/* k rounded up to a multiple of 4 */
+	double		l2;
+	double	   *beta;			/* kp, zero-padded: start in, result out */
+	double	   *beta_old;
+	double	   *delta;
+	double	   *g;				/* gradient of the penalised objective */
+	double	   *Hp;				/* kp x kp unpenalised negative Hessian */
+	double	   *H;				/* k x k penalised, then its Cholesky factor */
+	double	   *Z;				/* 4 x kp scratch */
+	int			iter;			/* Newton steps taken */
+	bool		factored;		/* H holds the factor for the std errors */
+	double		loglik;			/* unpenalised log-likelihood at beta */
+	LogitPassResult res;		/* summary of the last pass */
+} LogitWork;
+
+typedef enum LogitStatus
+{
+	LOGIT_CONVERGED,
+	LOGIT_NOT_CONVERGED,
+	LOGIT_FAILED				/* collinear or separated (quiet mode only) */
+} LogitStatus;
+
+/* Allocate Newton working storage for st. */
+static void
+LogitWorkInit(LogitWork *w, const LogitState *st, double l2)
+{
+	w->k = st->p + 1;
+	w->kp = (w->k + 3) & ~3;
+	w->l2 = l2;
+	w->beta = palloc0(w->kp * sizeof(double));
+	w->beta_old = palloc0(w->kp * sizeof(double));
+	w->delta = palloc0(w->kp * sizeof(double));
+	w->g = palloc0(w->kp * sizeof(double));
+	w->Hp = palloc_extended((Size) w->kp * w->kp * sizeof(double), MCXT_ALLOC_HUGE);
+	w->H = palloc_extended((Size) w->k * w->k * sizeof(double), MCXT_ALLOC_HUGE);
+	w->Z = palloc(4 * w->kp * sizeof(double));
+	w->iter = 0;
+	w->factored = false;
+}
+
+/* H = Hp (upper triangle) + l2 on the non-intercept diagonal. */
+static void
+LogitPenalisedHessian(LogitWork *w)
+{
+	int			k = w->k;
+	int			i,
+				j;
+
+	for (i = 0; i < k; i++)
+		for (j = i; j < k; j++)
+			w->H[i * k + j] = w->Hp[(Size) i * w->kp + j] + (i == j && i > 0 ? w->l2 : 0.0);
+}
+
+/*
+ * Newton's method with step halving from w->beta.  Errors (collinearity,
+ * separation) are raised unless quiet, in which case LOGIT_FAILED is
+ * returned.  On LOGIT_CONVERGED, w->H holds the Cholesky factor of the
+ * negative Hessian at the last full pass (within the tolerance of the
+ * optimum) and w->loglik the log-likelihood at w->beta.
+ */
+static LogitStatus
+LogitNewton(const LogitState *st, LogitWork *w, double tol, bool quiet)
+{
+	int			k = w->k;
+	double		l2 = w->l2;
+	double		obj,
+				obj_old = -DBL_MAX;
+	double		step = 1.0;
+	int			halvings = 0,
+				slow_steps = 0,
+				j;
+
+	w->iter = 0;
+	w->factored = false;
+	for (;;)
+	{
+		double		maxrel = 0.0;
+		double		pen = 0.0;
+		double		gd,
+					dhd;
+		int			bad,
+					i;
+
+		CHECK_FOR_INTERRUPTS();
+		LogitPass(st, w->beta, w->g, w->Hp, true, &w->res, w->Z);
+		for (j = 1; j < k; j++)
+		{
+			pen += w->beta[j] * w->beta[j];
+			w->g[j] -= l2 * w->beta[j];
+		}
+		obj = w->res.loglik - 0.5 * l2 * pen;
+		w->loglik = w->res.loglik;
+
+		/* A step that lowered the objective is halved (and not counted again). */
+		if (w->iter > 0 && obj < obj_old - 1e-12 * (1.0 + fabs(obj_old)))
+		{
+			if (++halvings > LOGIT_MAX_HALVINGS)
+				return LOGIT_NOT_CONVERGED;
+			step *= 0.5;
+			for (j = 0; j < k; j++)
+				w->beta[j] = w->beta_old[j] + step * w->delta[j];
+			continue;
+		}
+		if (l2 == 0 && w->res.max_resid < 1e-8)
+		{
+			if (quiet)
+				return LOGIT_FAILED;
+			LogitSeparationError(st, &w->res);
+		}
+		if (w->iter >= LOGIT_MAX_ITER)
+			return LOGIT_NOT_CONVERGED;
+
+		/* Newton step: solve H delta = g with H = -Hessian of the objective */
+		LogitPenalisedHessian(w);
+		bad = LogitCholesky(w->H, k);
+		if (bad >= 0)
+		{
+			if (quiet)
+				return LOGIT_FAILED;
+			if (w->iter == 0 || w->res.nperfect == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("logit_fit: the features are collinear"),
+						 errdetail("x[%d] is constant or (nearly) a linear combination of the intercept and the features before it.",
+								   Max(bad, 1)),
+						 errhint("Drop the redundant feature, or add an L2 penalty, e.g. churn.logit_fit(churned, x, 1.0).")));
+			LogitSeparationError(st, &w->res);
+		}
+		memcpy(w->delta, w->g, k * sizeof(double));
+		LogitCholSolve(w->H, k, w->delta);
+
+		memcpy(w->beta_old, w->beta, k * sizeof(double));
+		obj_old = obj;
+		step = 1.0;
+		halvings = 0;
+		for (j = 0; j < k; j++)
+		{
+			double		rel;
+
+			w->beta[j] += w->delta[j];
+			if (!isfinite(w->beta[j]))
+			{
+				if (quiet)
+					return LOGIT_FAILED;
+				LogitSeparationError(st, &w->res);
+			}
+			rel = fabs(w->delta[j]) / Max(1.0, fabs(w->beta[j]));
+			if (rel > maxrel)
+				maxrel = rel;
+		}
+		w->iter++;
+
+		/*
+		 * Converged: the step was below the tolerance, so (Newton converging
+		 * quadratically) beta is exact to far below it, and the Hessian just
+		 * factored differs from the one at beta by O(tolerance): it gives the
+		 * standard errors without another pass.  The log-likelihood moves
+		 * to beta by its second-order expansion, ll + (g + l2 beta_old) .
+		 * delta - delta' Hp delta / 2, exact to O(|delta|^3).
+		 */
+		if (maxrel <= tol)
+		{
+			gd = 0.0;
+			dhd = 0.0;
+			for (i = 0; i < k; i++)
+			{
+				double		hd = 0.0;
+
+				gd += (w->g[i] + (i > 0 ? l2 * w->beta_old[i] : 0.0)) * w->delta[i];
+				for (j = 0; j < k; j++)
+					hd += w->Hp[(Size) Min(i, j) * w->kp + Max(i, j)] * w->delta[j];
+				dhd += w->delta[i] * hd;
+			}
+			w->loglik += gd - 0.5 * dhd;
+			w->factored = true;
+			return LOGIT_CONVERGED;
+		}
+
+		/*
+		 * Quasi-separation: rows fitted perfectly while the coefficients keep
+		 * moving by large steps long after Newton should have converged.
+		 */
+		if (l2 == 0 && w->res.nperfect > 0 && maxrel > 1e-3)
+		{
+			if (++slow_steps >= 12)
+			{
+				if (quiet)
+					return LOGIT_FAILED;
+				LogitSeparationError(st, &w->res);
+			}
+		}
+		else
+			slow_steps = 0;
+	}
+}
+
+/*
+ * A state holding every stride-th row of st (same width and penalty), in
+ * the current memory context.
+ */
+static LogitState *
+LogitSubsample(const LogitState *st, int stride)
+{
+	LogitState *sub = LogitStateCreate(CurrentMemoryContext, st->has_l2, st->l2);
+	int64		row = 0;
+	int			ci;
+
+	LogitStateSetWidth(sub, st->p);
+	for (ci = 0; ci < st->nchunks; ci++)
+	{
+		const LogitChunk *c = st->chunks[ci];
+		int			r;
+
+		for (r = (int) ((stride - row % stride) % stride); r < c->nrows; r += stride)
+			LogitAppend(sub, (c->ybits[r >> 3] >> (r & 7)) & 1, c->x + (Size) r * st->p);
+		row += c->nrows;
+	}
+	return sub;
+}
+
+/* Final function: Newton/IRLS fit of the stored rows. */
+Datum
+logit_fit_final(PG_FUNCTION_ARGS)
+{
+	LogitState *st = PG_ARGISNULL(0) ? NULL : (LogitState *) PG_GETARG_POINTER(0);
+	LogitWork	w;
+	LogitStatus status;
+	int			k,
+				j;
+	double		start_intercept;
+	double	   *se;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+
+	if (st == NULL || st->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("logit_fit needs at least one row"),
+				 errdetail("Rows with a NULL label or NULL features are skipped; none were left.")));
+	if (st->npos == 0 || st->npos == st->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("logit_fit: all %lld rows have churned = %s",
+						(long long) st->n, st->npos == 0 ? "false" : "true"),
+				 errhint("Logistic regression needs rows of both classes.")));
+
+	k = st->p + 1;
+	if (st->l2 == 0 && st->n < k)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("logit_fit: %lld rows are too few for %d coefficients",
+						(long long) st->n, k),
+				 errhint("Add rows, drop features, or add an L2 penalty.")));
+
+	LogitWorkInit(&w, st, st->l2);
+	se = palloc(k * sizeof(double));
+
+	/* Start at the intercept-only optimum: logit of the churn share. */
+	start_intercept = log((double) st->npos / (double) (st->n - st->npos));
+	w.beta[0] = start_intercept;
+
+	/*
+	 * Warm start for large inputs: Newton on every stride-th row lands within
+	 * sampling error of the optimum, so the full data then needs about three
+	 * passes instead of six.  Any trouble on the subsample (separation,
+	 * collinearity) just falls back to the cold start.
+	 */
+	if (st->n >= LOGIT_WARM_MIN_ROWS)
+	{
+		MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "logit_fit warm start",
+												  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(tmp);
+		int			stride = (int) Min((int64) 64, st->n / LOGIT_WARM_ROWS);
+		LogitState *sub = LogitSubsample(st, Max(stride, 2));
+		LogitWork	ws;
+		bool		ok = false;
+
+		if (sub->npos > 0 && sub->npos < sub->n)
+		{
+			LogitWorkInit(&ws, sub, st->l2);
+			ws.beta[0] = start_intercept;
+			ok = LogitNewton(sub, &ws, LOGIT_WARM_TOL, true) == LOGIT_CONVERGED;
+		}
+		MemoryContextSwitchTo(old);
+		if (ok)
+			memcpy(w.beta, ws.beta, k * sizeof(double));
+		MemoryContextDelete(tmp);
+	}
+
+	status = LogitNewton(st, &w, LOGIT_TOL, false);
+	if (status != LOGIT_CONVERGED)
+	{
+		if (st->l2 == 0 && w.res.nperfect > 0)
+			LogitSeparationError(st, &w.res);
+		ereport(WARNING,
+				(errmsg("logit_fit did not converge in %d Newton steps", w.iter),
+				 errhint("The result has converged = false; consider scaling the features or adding an L2 penalty.")));
+		/* the last pass was at w.beta: factor its Hessian for the std errors */
+		LogitPenalisedHessian(&w);
+		w.factored = LogitCholesky(w.H, k) < 0;
+	}
+
+	/* Standard errors: sqrt(diag(H^-1)) with H the negative Hessian. */
+	if (w.factored)
+	{
+		LogitInverseDiag(w.H, k, se);
+		for (j = 0; j < k; j++)
+			se[j] = sqrt(se[j]);
+	}
+	else
+		nulls[1] = true;
+
+	values[0] = PointerGetDatum(LogitFloat8Array(w.beta, k));
+	values[1] = nulls[1] ? (Datum) 0 : PointerGetDatum(LogitFloat8Array(se, k));
+	values[2] = Float8GetDatum(w.loglik);
+	values[3] = Int64GetDatum(st->n);
+	values[4] = Int32GetDatum(w.iter);
+	values[5] = BoolGetDatum(status == LOGIT_CONVERGED);
+	return ChurnMakeComposite(fcinfo, values, nulls);
+}
+
+/* Per-call-site cache of logit_predict's parsed model. */
+typedef struct LogitPredictCache
+{
+	Size		len;			/* bytes of the cached composite */
+	char	   *raw;			/* copy of the composite datum */
+	int			ncoef;
+	double	   *coef;
+} LogitPredictCache;
+
+/* Parse (or reuse) the coefficient vector of a churn.logit value. */
+static LogitPredictCache *
+LogitGetModel(FunctionCallInfo fcinfo)
+{
+	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(0);
+	Size		len = HeapTupleHeaderGetDatumLength(th);
+	LogitPredictCache *cache = (LogitPredictCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+	bool		isnull;
+	Datum		d;
+	ArrayType  *a;
+	int			n;
+
+	if (cache != NULL && cache->len == len && memcmp(cache->raw, th, len) == 0)
+		return cache;
+
+	d = GetAttributeByNum(th, 1, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the model has no coefficients (coef is NULL)")));
+	a = DatumGetArrayTypeP(d);
+	n = MlVectorLength(a, "coef", false);
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model has no coefficients (coef is empty)")));
+
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (cache == NULL)
+		cache = palloc0(sizeof(LogitPredictCache));
+	else
+	{
+		pfree(cache->raw);
+		pfree(cache->coef);
+	}
+	cache->raw = palloc(len);
+	memcpy(cache->raw, th, len);
+	cache->len = len;
+	cache->ncoef = n;
+	cache->coef = palloc(n * sizeof(double));
+	memcpy(cache->coef, ARR_DATA_PTR(a), n * sizeof(double));
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = cache;
+	return cache;
+}
+
+/* Probability 1 / (1 + exp(-(coef[1] + coef[2:] . x))). */
+Datum
+logit_predict(PG_FUNCTION_ARGS)
+{
+	LogitPredictCache *m = LogitGetModel(fcinfo);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	int			len = MlVectorLength(arr, "x", false);
+	const double *x = len > 0 ? (const double *) ARR_DATA_PTR(arr) : NULL;
+	double		eta = m->coef[0];
+	int			i;
+
+	if (len != m->ncoef - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("x has %d elements but the model has %d features", len, m->ncoef - 1)));
+	for (i = 0; i < len; i++)
+	{
+		if (unlikely(!isfinite(x[i])))
+			LogitRejectValue("x", i + 1, x[i]);
+		eta += m->coef[i + 1] * x[i];
+	}
+	if (isnan(eta))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the linear predictor is NaN"),
+				 errdetail("The model coefficients contain NaN or infinite values.")));
+	if (eta >= 0)
+		PG_RETURN_FLOAT8(1.0 / (1.0 + exp(-eta)));
+	else
+	{
+		double		e = exp(eta);
+
+		PG_RETURN_FLOAT8(e / (1.0 + e));
+	}
+}

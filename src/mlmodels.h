@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * mlmodels.h
+ *	  Logistic regression (logit.c) and XGBoost scoring (xgb.c).
+ *
+ * churn.logit_fit trains a logistic regression by Newton/IRLS inside one
+ * aggregate call; churn.xgb_load compiles an XGBoost JSON model into the flat
+ * varlena type churn.xgb that churn.xgb_predict and churn.xgb_contrib score.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CHURN_MLMODELS_H
+#define CHURN_MLMODELS_H
+
+#include "churn_warning.h"
+
+#include "utils/array.h"
+
+/* Most features a logistic regression accepts (the Hessian is k x k). */
+#define LOGIT_MAX_FEATURES 4096
+
+/*
+ * Check that a float8[] feature vector is one-dimensional (or empty) and
+ * return its length; what names the argument in errors.  NULL elements are
+ * rejected unless allow_nulls.
+ */
+extern int	MlVectorLength(ArrayType *a, const char *what, bool allow_nulls);
+
+#endif							/* CHURN_MLMODELS_H */
