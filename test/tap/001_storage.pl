@@ -15,7 +15,7 @@ $node->safe_psql('postgres', q{
 	CREATE EXTENSION churn_warning;
 	CREATE TABLE h AS
 	SELECT g % 1000 AS customer_id,
-	       churn.history_agg('2024-01-01'::date + (g * 37) % 500, ((g % 97) - 5)::float8) AS hist
+	       churn.history_agg('2024-01-01'::date + (g / 7) % 500, ((g % 97) - 5)::float8) AS hist
 	FROM generate_series(1, 50000) g GROUP BY 1;
 	CREATE TABLE e AS
 	SELECT g % 100 AS customer_id,
@@ -24,7 +24,14 @@ $node->safe_psql('postgres', q{
 	FROM generate_series(1, 5000) g GROUP BY 1;
 	SELECT churn.rfm_copy_scheme('default', 'mine');
 	UPDATE churn.rfm_segments SET r_min = 4 WHERE scheme = 'mine' AND segment = 'Champions';
+	SELECT churn.rules_copy('default', 'my_rules');
+	SELECT churn.register_model('bg', (SELECT churn.bgnbd_fit((f).x, (f).t_x, (f).t)
+	                                   FROM (SELECT churn.features(hist, '2025-06-01') f FROM h) s), 90);
+	SELECT churn.register_rules('rules', 'my_rules', 60);
 });
+my $models = q{SELECT string_agg(name || ':' || kind || ':' || coalesce(round((bgnbd).r::numeric, 9)::text, ruleset),
+	                             ',' ORDER BY name) FROM churn.model};
+my $models_before = $node->safe_psql('postgres', $models);
 my $digest = q{SELECT md5(string_agg(customer_id || '=' || hist::text, ';' ORDER BY customer_id)) FROM h};
 my $edigest = q{SELECT md5(string_agg(customer_id || '=' || eng::text, ';' ORDER BY customer_id)) FROM e};
 my $before = $node->safe_psql('postgres', $digest);
@@ -50,6 +57,9 @@ is($node->safe_psql('restored',
 	  || ',' || (SELECT r_min FROM churn.rfm_segments WHERE scheme = 'mine' AND segment = 'Champions')
 	  FROM churn.rfm_segments}),
 	'11,11,4', 'user RFM scheme kept by pg_dump, built-in scheme not duplicated');
+is($node->safe_psql('restored', $models), $models_before, 'model registry kept by pg_dump');
+is($node->safe_psql('restored', q{SELECT count(*) FROM churn.rules WHERE ruleset = 'my_rules'}), '9',
+	'user ruleset kept by pg_dump');
 
 # plain-text dump goes through the text I/O functions
 my $sqldump = $node->basedir . '/dump.sql';
