@@ -10,6 +10,16 @@
  * tail that is sorted and merged in once it outgrows the sorted part, which
  * keeps memory within about twice the number of distinct keys.
  *
+ * Memory: an expanded object normally owns a memory context, but a hash
+ * aggregate measures its memory by walking every child context of its
+ * table context once per new group, so a context per customer makes a
+ * GROUP BY over a million customers quadratic.  Inside an aggregate every
+ * day log of that aggregate context therefore shares one child context
+ * ("churn day logs").  That is safe because nodeAgg and WindowAgg only
+ * delete an expanded state when the transition function returns a
+ * different object than it was given, and ours always returns the same one;
+ * the shared context goes away with the aggregate context's reset.
+ *
  *-------------------------------------------------------------------------
  */
 #include "history.h"
@@ -26,19 +36,71 @@ static const ExpandedObjectMethods DayLogMethods = {
 
 #define DAYLOG_MAX_RECS(spec)	((int) Min((MaxAllocSize - DAYLOG_HDRSZ) / (spec)->rec_size, INT_MAX / 2))
 
-/* Make an empty expanded day log in its own child context of parent. */
+#define SHARED_CONTEXT_NAME "churn day logs"
+
+/* The last shared context handed out, and its parent (the aggregate context). */
+static MemoryContext shared_parent = NULL;
+static MemoryContext shared_cxt = NULL;
+
+/* Reset callback: the shared context is going away with its parent. */
+static void
+SharedContextGone(void *arg)
+{
+	if (shared_cxt == (MemoryContext) arg)
+	{
+		shared_cxt = NULL;
+		shared_parent = NULL;
+	}
+}
+
+/* The one context under aggcxt that holds all of its day logs. */
+static MemoryContext
+DayLogSharedContext(MemoryContext aggcxt)
+{
+	MemoryContext child;
+	MemoryContextCallback *cb;
+
+	if (shared_parent == aggcxt && shared_cxt != NULL)
+		return shared_cxt;
+	for (child = aggcxt->firstchild; child != NULL; child = child->nextchild)
+	{
+		if (strcmp(child->name, SHARED_CONTEXT_NAME) == 0)
+			break;
+	}
+	if (child == NULL)
+	{
+		child = AllocSetContextCreate(aggcxt, SHARED_CONTEXT_NAME, ALLOCSET_DEFAULT_SIZES);
+		cb = MemoryContextAlloc(child, sizeof(MemoryContextCallback));
+		cb->func = SharedContextGone;
+		cb->arg = child;
+		MemoryContextRegisterResetCallback(child, cb);
+	}
+	shared_parent = aggcxt;
+	shared_cxt = child;
+	return child;
+}
+
+/*
+ * Make an empty expanded day log: in the aggregate's shared context when
+ * aggcxt is given, else in a context of its own under parent.
+ */
 static DayLogExpanded *
-DayLogNew(const DayLogSpec *spec, MemoryContext parent)
+DayLogNew(const DayLogSpec *spec, MemoryContext parent, MemoryContext aggcxt)
 {
 	MemoryContext objcxt;
 	DayLogExpanded *elog;
 
-	objcxt = AllocSetContextCreate(parent, "churn day log", ALLOCSET_SMALL_SIZES);
-	elog = MemoryContextAllocZero(objcxt, sizeof(DayLogExpanded));
+	if (aggcxt != NULL)
+		objcxt = DayLogSharedContext(aggcxt);
+	else
+		objcxt = AllocSetContextCreate(parent, "churn day log", ALLOCSET_SMALL_SIZES);
+	elog = MemoryContextAllocZero(objcxt, MAXALIGN(sizeof(DayLogExpanded)) +
+								  DAYLOG_INLINE_RECS * spec->rec_size);
 	EOH_init_header(&elog->hdr, &DayLogMethods, objcxt);
 	elog->spec = spec;
-	elog->cap = 8;
-	elog->recs = MemoryContextAlloc(objcxt, elog->cap * spec->rec_size);
+	elog->cap = DAYLOG_INLINE_RECS;
+	elog->recs = (char *) elog + MAXALIGN(sizeof(DayLogExpanded));
+	elog->recs_inline = true;
 	return elog;
 }
 
@@ -58,7 +120,17 @@ DayLogReserve(DayLogExpanded *elog, int need)
 						   DAYLOG_MAX_RECS(elog->spec))));
 	newcap = Max(need, elog->cap * 2);
 	newcap = Min(newcap, DAYLOG_MAX_RECS(elog->spec));
-	elog->recs = repalloc(elog->recs, (Size) newcap * elog->spec->rec_size);
+	if (elog->recs_inline)
+	{
+		char	   *recs = MemoryContextAlloc(elog->hdr.eoh_context,
+											  (Size) newcap * elog->spec->rec_size);
+
+		memcpy(recs, elog->recs, (Size) elog->nrec * elog->spec->rec_size);
+		elog->recs = recs;
+		elog->recs_inline = false;
+	}
+	else
+		elog->recs = repalloc(elog->recs, (Size) newcap * elog->spec->rec_size);
 	elog->cap = newcap;
 }
 
@@ -162,8 +234,10 @@ DayLogNormalize(DayLogExpanded *elog)
 	merged = MemoryContextAlloc(elog->hdr.eoh_context, (Size) cap * sz);
 	elog->nrec = DayLogMergeRuns(spec, merged, elog->recs, elog->nsorted, tail, ntail);
 	elog->nsorted = elog->nrec;
-	pfree(elog->recs);
+	if (!elog->recs_inline)
+		pfree(elog->recs);
 	elog->recs = merged;
+	elog->recs_inline = false;
 	elog->cap = cap;
 }
 
@@ -264,11 +338,11 @@ DayLogFromDatum(const DayLogSpec *spec, Datum d)
 	return log;
 }
 
-/* Expand a flat day log into a new expanded object under parent. */
+/* Expand a flat day log into a new expanded object (see DayLogNew). */
 DayLogExpanded *
-DayLogExpand(const DayLogSpec *spec, Datum flat, MemoryContext parent)
+DayLogExpand(const DayLogSpec *spec, Datum flat, MemoryContext parent, MemoryContext aggcxt)
 {
-	DayLogExpanded *elog = DayLogNew(spec, parent);
+	DayLogExpanded *elog = DayLogNew(spec, parent, aggcxt);
 	DayLog	   *log = DayLogFromDatum(spec, flat);
 	Size		bytes = (Size) log->nrec * spec->rec_size;
 
@@ -287,23 +361,31 @@ DayLogExpanded *
 DayLogTransState(FunctionCallInfo fcinfo, int argno, const DayLogSpec *spec)
 {
 	MemoryContext aggcxt;
+	MemoryContext parent;
 	Datum		state;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		aggcxt = CurrentMemoryContext;
+	if (AggCheckCallContext(fcinfo, &aggcxt))
+		parent = aggcxt;
+	else
+	{
+		aggcxt = NULL;
+		parent = CurrentMemoryContext;
+	}
 	if (PG_ARGISNULL(argno))
-		return DayLogNew(spec, aggcxt);
+		return DayLogNew(spec, parent, aggcxt);
 	state = PG_GETARG_DATUM(argno);
 	if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(state)))
 	{
 		ExpandedObjectHeader *eoh = DatumGetEOHP(state);
 
+		/* ours when it lives in this aggregate's shared context (or under parent) */
 		if (eoh->eoh_methods == &DayLogMethods &&
 			((DayLogExpanded *) eoh)->spec == spec &&
-			MemoryContextGetParent(eoh->eoh_context) == aggcxt)
+			((aggcxt != NULL && eoh->eoh_context == shared_cxt && shared_parent == aggcxt) ||
+			 MemoryContextGetParent(eoh->eoh_context) == parent))
 			return (DayLogExpanded *) eoh;
 	}
-	return DayLogExpand(spec, state, aggcxt);
+	return DayLogExpand(spec, state, parent, aggcxt);
 }
 
 /* Shared combine function: fold the second state into the first. */

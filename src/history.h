@@ -65,7 +65,11 @@ typedef struct DayLogExpanded
 	int			nrec;
 	int			cap;
 	int			nsorted;		/* recs[0, nsorted) sorted with unique keys */
+	bool		recs_inline;	/* recs is the buffer allocated with the header */
 } DayLogExpanded;
+
+/* records kept in the same allocation as the header until they outgrow it */
+#define DAYLOG_INLINE_RECS	4
 
 /* churn.history: one record per calendar day with any purchase or return. */
 typedef struct HistoryDay
@@ -101,7 +105,7 @@ extern const char *const EngagementKindNames[ENGAGEMENT_NKINDS];
 
 /* daylog.c */
 extern DayLogExpanded *DayLogExpand(const DayLogSpec *spec, Datum flat,
-									MemoryContext parent);
+									MemoryContext parent, MemoryContext aggcxt);
 extern DayLogExpanded *DayLogTransState(FunctionCallInfo fcinfo, int argno,
 										const DayLogSpec *spec);
 extern void DayLogAppend(DayLogExpanded *elog, const void *rec);

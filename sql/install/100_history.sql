@@ -39,16 +39,16 @@ CREATE FUNCTION churn.history_combine(churn.history, churn.history) RETURNS chur
 -- The timestamptz forms are STABLE: the calendar day depends on the session
 -- TimeZone, like ts::date.
 CREATE AGGREGATE churn.history_agg(timestamptz, float8) (
-    SFUNC = churn.history_trans, STYPE = churn.history, SSPACE = 1200,
+    SFUNC = churn.history_trans, STYPE = churn.history, SSPACE = 256,
     COMBINEFUNC = churn.history_combine, PARALLEL = SAFE);
 CREATE AGGREGATE churn.history_agg(date, float8) (
-    SFUNC = churn.history_trans, STYPE = churn.history, SSPACE = 1200,
+    SFUNC = churn.history_trans, STYPE = churn.history, SSPACE = 256,
     COMBINEFUNC = churn.history_combine, PARALLEL = SAFE);
 CREATE AGGREGATE churn.history_agg(timestamptz, numeric) (
-    SFUNC = churn.history_trans, STYPE = churn.history, SSPACE = 1200,
+    SFUNC = churn.history_trans, STYPE = churn.history, SSPACE = 256,
     COMBINEFUNC = churn.history_combine, PARALLEL = SAFE);
 CREATE AGGREGATE churn.history_agg(date, numeric) (
-    SFUNC = churn.history_trans, STYPE = churn.history, SSPACE = 1200,
+    SFUNC = churn.history_trans, STYPE = churn.history, SSPACE = 256,
     COMBINEFUNC = churn.history_combine, PARALLEL = SAFE);
 
 CREATE FUNCTION churn.merge(churn.history, churn.history) RETURNS churn.history

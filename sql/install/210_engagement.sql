@@ -32,10 +32,10 @@ CREATE FUNCTION churn.engagement_combine(churn.engagement, churn.engagement) RET
     AS 'MODULE_PATHNAME', 'engagement_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE churn.engagement_agg(ts timestamptz, kind text) (
-    SFUNC = churn.engagement_trans, STYPE = churn.engagement, SSPACE = 1200,
+    SFUNC = churn.engagement_trans, STYPE = churn.engagement, SSPACE = 256,
     COMBINEFUNC = churn.engagement_combine, PARALLEL = SAFE);
 CREATE AGGREGATE churn.engagement_agg(ts timestamptz, kind text, rating float8) (
-    SFUNC = churn.engagement_trans, STYPE = churn.engagement, SSPACE = 1200,
+    SFUNC = churn.engagement_trans, STYPE = churn.engagement, SSPACE = 256,
     COMBINEFUNC = churn.engagement_combine, PARALLEL = SAFE);
 
 CREATE FUNCTION churn.merge(churn.engagement, churn.engagement) RETURNS churn.engagement
