@@ -20,7 +20,6 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
-PG_FUNCTION_INFO_V1(bgnbd_fit_trans);
 PG_FUNCTION_INFO_V1(bgnbd_fit_final);
 PG_FUNCTION_INFO_V1(bgnbd_p_alive);
 PG_FUNCTION_INFO_V1(bgnbd_expected);
@@ -383,40 +382,6 @@ BgnbdObjective(const double *theta, double *grad, void *vctx)
 		grad[3] = gb * b;
 	}
 	return f;
-}
-
-/* Transition: validate a row and add it to the compressed state. */
-Datum
-bgnbd_fit_trans(PG_FUNCTION_ARGS)
-{
-	ProbState  *st;
-	int32		x;
-	double		t_x,
-				t,
-				w = 1.0;
-	int			i;
-
-	for (i = 1; i < PG_NARGS(); i++)
-		if (PG_ARGISNULL(i))
-		{
-			/* rows with a NULL input are skipped */
-			if (PG_ARGISNULL(0))
-				PG_RETURN_NULL();
-			PG_RETURN_POINTER(PG_GETARG_POINTER(0));
-		}
-	st = ProbStateGet(fcinfo, "bgnbd_fit");
-	x = PG_GETARG_INT32(1);
-	t_x = PG_GETARG_FLOAT8(2);
-	t = PG_GETARG_FLOAT8(3);
-	ProbCheckRft(x, t_x, t);
-	if (PG_NARGS() > 4)
-	{
-		w = PG_GETARG_FLOAT8(4);
-		ProbCheckWeight(w);
-	}
-	/* t_x does not enter the likelihood when x = 0 */
-	ProbStateAdd(st, x, x == 0 ? 0.0 : t_x, t, w);
-	PG_RETURN_POINTER(st);
 }
 
 /* Final: maximise the likelihood and return a churn.bgnbd row. */

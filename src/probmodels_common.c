@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+PG_FUNCTION_INFO_V1(prob_rft_fit_trans);
 PG_FUNCTION_INFO_V1(prob_fit_combine);
 PG_FUNCTION_INFO_V1(prob_fit_serialize);
 PG_FUNCTION_INFO_V1(prob_fit_deserialize);
@@ -181,6 +182,43 @@ ProbStateSortedEntries(ProbState *st, int *n)
 	qsort(out, k, sizeof(ProbEntry), ProbEntryCmp);
 	*n = k;
 	return out;
+}
+
+/*
+ * Transition of bgnbd_fit and pnbd_fit: validate an (x, t_x, t[, weight])
+ * row and add it to the compressed state; rows with a NULL input are skipped.
+ */
+Datum
+prob_rft_fit_trans(PG_FUNCTION_ARGS)
+{
+	ProbState  *st;
+	int32		x;
+	double		t_x,
+				t,
+				w = 1.0;
+
+	for (int i = 1; i < PG_NARGS(); i++)
+	{
+		if (PG_ARGISNULL(i))
+		{
+			if (PG_ARGISNULL(0))
+				PG_RETURN_NULL();
+			PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+		}
+	}
+	st = ProbStateGet(fcinfo, "bgnbd_fit/pnbd_fit");
+	x = PG_GETARG_INT32(1);
+	t_x = PG_GETARG_FLOAT8(2);
+	t = PG_GETARG_FLOAT8(3);
+	ProbCheckRft(x, t_x, t);
+	if (PG_NARGS() > 4)
+	{
+		w = PG_GETARG_FLOAT8(4);
+		ProbCheckWeight(w);
+	}
+	/* with x = 0, t_x does not enter either likelihood: store 0 so rows fold */
+	ProbStateAdd(st, x, x == 0 ? 0.0 : t_x, t, w);
+	PG_RETURN_POINTER(st);
 }
 
 /* Combine two partial states (parallel aggregation). */

@@ -68,12 +68,12 @@ CREATE FUNCTION churn.prob_fit_deserialize(bytea, internal)
 
 CREATE FUNCTION churn.bgnbd_fit_trans(internal, int, float8, float8)
     RETURNS internal
-    AS 'MODULE_PATHNAME', 'bgnbd_fit_trans'
+    AS 'MODULE_PATHNAME', 'prob_rft_fit_trans'
     LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
 
 CREATE FUNCTION churn.bgnbd_fit_trans(internal, int, float8, float8, float8)
     RETURNS internal
-    AS 'MODULE_PATHNAME', 'bgnbd_fit_trans'
+    AS 'MODULE_PATHNAME', 'prob_rft_fit_trans'
     LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
 
 CREATE FUNCTION churn.bgnbd_fit_final(internal)
@@ -144,12 +144,12 @@ COMMENT ON FUNCTION churn.bgnbd_loglik(churn.bgnbd, int, float8, float8) IS
 
 CREATE FUNCTION churn.pnbd_fit_trans(internal, int, float8, float8)
     RETURNS internal
-    AS 'MODULE_PATHNAME', 'pnbd_fit_trans'
+    AS 'MODULE_PATHNAME', 'prob_rft_fit_trans'
     LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
 
 CREATE FUNCTION churn.pnbd_fit_trans(internal, int, float8, float8, float8)
     RETURNS internal
-    AS 'MODULE_PATHNAME', 'pnbd_fit_trans'
+    AS 'MODULE_PATHNAME', 'prob_rft_fit_trans'
     LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
 
 CREATE FUNCTION churn.pnbd_fit_final(internal)
