@@ -15,6 +15,9 @@ cw_build_install
 cw_start_cluster
 cw_psql -d postgres -c 'CREATE DATABASE churn_demo' >/dev/null
 PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo.sql"
+if [ -f "$CW_ROOT/scripts/demo_warnings.sql" ]; then
+	PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo_warnings.sql"
+fi
 
 if [ "$keep" = 1 ]; then
 	trap - EXIT
