@@ -28,7 +28,14 @@ $node->safe_psql('postgres', q{
 	SELECT churn.register_model('bg', (SELECT churn.bgnbd_fit((f).x, (f).t_x, (f).t)
 	                                   FROM (SELECT churn.features(hist, '2025-06-01') f FROM h) s), 90);
 	SELECT churn.register_rules('rules', 'my_rules', 60);
+	SELECT churn.raise_alert('c1', churn.warning_tier(0.95, 5000), 0.95);
+	SELECT churn.raise_alert('c2', churn.warning_tier(0.55, 50000), 0.55);
+	SELECT churn.alert_contact((SELECT alert_id FROM churn.alert WHERE customer_id = 'c1'), 'clerk', 'called');
+	SELECT churn.playbook_set('Y1', 'call and coupon', 'phone', 36);
 });
+my $alerts = q{SELECT string_agg(customer_id || ':' || code || ':' || status || ':' || action, ',' ORDER BY alert_id)
+	|| '|' || (SELECT count(*) FROM churn.alert_event) FROM churn.alert};
+my $alerts_before = $node->safe_psql('postgres', $alerts);
 my $models = q{SELECT string_agg(name || ':' || kind || ':' || coalesce(round((bgnbd).r::numeric, 9)::text, ruleset),
 	                             ',' ORDER BY name) FROM churn.model};
 my $models_before = $node->safe_psql('postgres', $models);
@@ -60,6 +67,11 @@ is($node->safe_psql('restored',
 is($node->safe_psql('restored', $models), $models_before, 'model registry kept by pg_dump');
 is($node->safe_psql('restored', q{SELECT count(*) FROM churn.rules WHERE ruleset = 'my_rules'}), '9',
 	'user ruleset kept by pg_dump');
+is($node->safe_psql('restored', $alerts), $alerts_before, 'alerts and their audit trail kept by pg_dump');
+is($node->safe_psql('restored', q{SELECT action || ',' || sla_hours FROM churn.playbook_effective WHERE code = 'Y1'}),
+	'call and coupon,36', 'playbook override kept, built-in not duplicated');
+is($node->safe_psql('restored', q{SELECT churn.raise_alert('c3', churn.warning_tier(0.99, 1), 0.99) >
+	(SELECT max(alert_id) FROM churn.alert WHERE customer_id <> 'c3')}), 't', 'alert ids continue after restore');
 
 # plain-text dump goes through the text I/O functions
 my $sqldump = $node->basedir . '/dump.sql';
