@@ -190,3 +190,10 @@ SELECT churn.bgnbd_loglik(m, 1, 2, 1) FROM fit;
 SELECT churn.bgnbd_expected_new(m, -2) FROM fit;
 -- STRICT: NULL arguments give NULL
 SELECT churn.bgnbd_p_alive(m, NULL, 1, 2) IS NULL AS strict_null FROM fit;
+
+-- extreme fits (a z large) used to overflow the series into NaN; the
+-- expectation stays finite and between 0 and the no-dropout expectation
+SELECT e > 0 AND e <= (5 + 10) / (22 + 60.0) * 26 AS finite_and_bounded,
+       round(e::numeric, 6) AS expected
+FROM (SELECT churn.bgnbd_expected(ROW(5, 22, 786, 571294, 0, 1, 1, true)::churn.bgnbd, 26, 10, 40, 60) AS e) s;
+SELECT round(churn.bgnbd_expected(ROW(5, 22, 786, 571294, 0, 1, 1, true)::churn.bgnbd, 2600, 10, 40, 60)::numeric, 4) AS long_horizon;

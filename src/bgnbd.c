@@ -98,7 +98,8 @@ BgnbdLogLik(double r, double alpha, double a, double b,
  *   E = P(alive) * [C * (1 - (1-z)^(a-1))/(a-1) - (1-z)^(a-1) V],
  *   V = sum_{n>=1} (A)_n (a)_{n-1} / ((C+1)_{n-1} n!) z^n,  A = a+b-1-r,
  *
- * which has no division by a-1 or by C (both may be 0) and no overflow.
+ * which has no division by a-1 or by C (both may be 0); W = (1-z)^(a-1) V
+ * is summed in log space so that it cannot overflow either.
  * The series is summed until the geometric tail bound is below 1e-16 of the
  * sum; it needs about 37/(1-z) terms, so very long horizons relative to
  * alpha + t are slow and are refused beyond BGNBD_MAX_TERMS terms.
@@ -113,8 +114,10 @@ BgnbdExpected(double r, double alpha, double a, double b,
 				A,
 				C,
 				E1,
-				V = 0,
-				term;
+				lterm,
+				lmax,
+				sign,
+				S;
 	long		n;
 
 	if (horizon == 0)
@@ -129,14 +132,26 @@ BgnbdExpected(double r, double alpha, double a, double b,
 	else
 		E1 = -expm1((a - 1) * L) / (a - 1);
 
-	term = A * z;
-	V = term;
-	for (n = 1; term != 0; n++)
+	/*
+	 * W = (1-z)^(a-1) V, summed as sign * exp(log|term|) relative to the
+	 * largest term so far: V alone overflows when a z is large (extreme
+	 * fits), while the product stays finite.
+	 */
+	if (A == 0)
+		return pal * C * E1;
+	lterm = (a - 1) * L + log(fabs(A) * z);
+	sign = A > 0 ? 1.0 : -1.0;
+	lmax = lterm;
+	S = sign;
+	for (n = 1;; n++)
 	{
 		double		ratio = (A + n) * (a + n - 1) * z / ((C + n) * (n + 1));
 		double		rho = Max(fabs(ratio), z);
 
-		if (rho < 1 && fabs(term) * rho / (1 - rho) <= 1e-16 * fabs(V))
+		if (rho < 1 && S != 0 &&
+			lterm + log(rho / (1 - rho)) <= log(1e-16) + lmax + log(fabs(S)))
+			break;
+		if (ratio == 0)
 			break;
 		if (n >= BGNBD_MAX_TERMS)
 			ereport(ERROR,
@@ -147,10 +162,18 @@ BgnbdExpected(double r, double alpha, double a, double b,
 					 errhint("Use a horizon shorter than about 10^6 times alpha + t.")));
 		if ((n & 0xffff) == 0)
 			CHECK_FOR_INTERRUPTS();
-		term *= ratio;
-		V += term;
+		lterm += log(fabs(ratio));
+		if (ratio < 0)
+			sign = -sign;
+		if (lterm > lmax)
+		{
+			S = S * exp(lmax - lterm) + sign;
+			lmax = lterm;
+		}
+		else
+			S += sign * exp(lterm - lmax);
 	}
-	return pal * (C * E1 - exp((a - 1) * L) * V);
+	return pal * (C * E1 - S * exp(lmax));
 }
 
 /* Validate a horizon argument. */
