@@ -78,7 +78,7 @@ CW_CLUSTER_DIR=
 cw_start_cluster() {
 	CW_CLUSTER_DIR=$(cw_tempdir cluster)
 	local port=$((20000 + RANDOM % 20000))
-	trap cw_stop_cluster EXIT
+	trap cw_cleanup EXIT
 	cw_as_pg "$CW_PGBIN/initdb" -D "$CW_CLUSTER_DIR/data" -U postgres --auth=trust \
 		-E UTF8 --locale=C.UTF-8 >"$CW_CLUSTER_DIR/initdb.log" 2>&1 ||
 		{ cat "$CW_CLUSTER_DIR/initdb.log" >&2; cw_die "initdb failed"; }
@@ -121,3 +121,28 @@ cw_stop_cluster() {
 }
 
 cw_psql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+CW_STAGED_DATA=
+# At exit: stop the cluster and remove staged data.
+cw_cleanup() {
+	cw_stop_cluster
+	if [ -n "$CW_STAGED_DATA" ]; then rm -rf "$CW_STAGED_DATA"; fi
+}
+
+# The server reads reference data itself (COPY FROM file), as the cluster's
+# OS user; when that user cannot read CHURN_DATA_DIR (a clone under /root,
+# say), stage a readable copy in a temp dir for the run.
+cw_stage_data_for_server() {
+	[ -d "$CW_DATA_DIR" ] || return 0
+	if cw_as_pg test -r "$CW_DATA_DIR/cdnow/CDNOW_sample.txt" 2>/dev/null; then
+		return 0
+	fi
+	local staged
+	staged=$(cw_tempdir data)
+	cp -r "$CW_DATA_DIR/." "$staged/"
+	chmod -R a+rX "$staged"
+	CW_STAGED_DATA=$staged
+	CW_DATA_DIR=$staged
+	export CHURN_DATA_DIR=$staged
+	cw_log "reference data staged in $staged (the cluster user could not read the original)"
+}

@@ -18,6 +18,8 @@ case $what in all | regress | tap | reference) ;; *) cw_die "usage: $0 [regress|
 cw_need_packages "${CW_BUILD_PACKAGES[@]}" libipc-run-perl \
 	python3 python3-psycopg2 python3-numpy python3-scipy python3-statsmodels python3-sklearn python3-xgboost
 cw_build_install
+cw_stage_data_for_server
+trap cw_cleanup EXIT
 
 passed=0
 failed=0
@@ -56,9 +58,12 @@ run_tap() {
 		local tdir
 		tdir=$(cw_tempdir tap)
 		cw_log "TAP $(basename "$f")"
-		if cw_as_pg env PATH="$PATH" PERL5LIB="$perl5" TESTDIR="$tdir" PG_REGRESS=/usr/lib/postgresql/$CW_PGVER/lib/pgxs/src/test/regress/pg_regress \
+		# prove runs as the cluster user, which may not read the clone: give it a copy
+		cp "$f" "$tdir/" && chmod a+r "$tdir/$(basename "$f")"
+		if (cd "$tdir" && cw_as_pg env PATH="$PATH" PERL5LIB="$perl5" TESTDIR="$tdir" \
+			PG_REGRESS=/usr/lib/postgresql/$CW_PGVER/lib/pgxs/src/test/regress/pg_regress \
 			CHURN_DATA_DIR="$CW_DATA_DIR" CW_ROOT="$CW_ROOT" PGHOST= PGPORT= PGUSER= \
-			prove --verbose --timer "$f"; then
+			prove --verbose --timer "$tdir/$(basename "$f")"); then
 			pass
 			rm -rf "$tdir"
 		else
