@@ -59,24 +59,10 @@ INSERT INTO churn.rfm_segments (scheme, segment, r_min, r_max, fm_min, fm_max, p
     ('default', 'Hibernating',        2, 2, 1, 2, 10, 'last purchase long ago, few orders, low spend', true),
     ('default', 'Lost',               1, 1, 1, 2, 11, 'lowest recency, frequency and spend', true);
 
-CREATE FUNCTION churn.rfm_segments_guard() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
-$$
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.builtin THEN
-        RAISE EXCEPTION 'the built-in RFM scheme "%" cannot be changed', OLD.scheme
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('Copy it and edit the copy: SELECT churn.rfm_copy_scheme(%L, ''my_scheme'');', OLD.scheme);
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
-    NEW.builtin := false;
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER rfm_segments_guard BEFORE INSERT OR UPDATE OR DELETE ON churn.rfm_segments
-    FOR EACH ROW EXECUTE FUNCTION churn.rfm_segments_guard();
+CREATE TRIGGER builtin_guard BEFORE INSERT OR UPDATE OR DELETE ON churn.rfm_segments
+    FOR EACH ROW EXECUTE FUNCTION churn.builtin_guard('scheme',
+        'the built-in RFM scheme "%s" cannot be changed',
+        'Copy it and edit the copy: SELECT churn.rfm_copy_scheme(%L, ''my_scheme'');');
 SELECT pg_catalog.pg_extension_config_dump('churn.rfm_segments', 'WHERE NOT builtin');
 
 CREATE FUNCTION churn.rfm_copy_scheme(source text, target text) RETURNS int

@@ -66,12 +66,13 @@ CREATE FUNCTION churn.prob_fit_deserialize(bytea, internal)
 
 -- ---------------------------------------------------------------- BG/NBD
 
-CREATE FUNCTION churn.bgnbd_fit_trans(internal, int, float8, float8)
+-- transition shared by bgnbd_fit and pnbd_fit: both collect (x, t_x, t[, weight])
+CREATE FUNCTION churn.rft_fit_trans(internal, int, float8, float8)
     RETURNS internal
     AS 'MODULE_PATHNAME', 'prob_rft_fit_trans'
     LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
 
-CREATE FUNCTION churn.bgnbd_fit_trans(internal, int, float8, float8, float8)
+CREATE FUNCTION churn.rft_fit_trans(internal, int, float8, float8, float8)
     RETURNS internal
     AS 'MODULE_PATHNAME', 'prob_rft_fit_trans'
     LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
@@ -82,7 +83,7 @@ CREATE FUNCTION churn.bgnbd_fit_final(internal)
     LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE churn.bgnbd_fit(x int, t_x float8, t float8) (
-    SFUNC = churn.bgnbd_fit_trans,
+    SFUNC = churn.rft_fit_trans,
     STYPE = internal,
     FINALFUNC = churn.bgnbd_fit_final,
     COMBINEFUNC = churn.prob_fit_combine,
@@ -94,7 +95,7 @@ COMMENT ON AGGREGATE churn.bgnbd_fit(int, float8, float8) IS
     'maximum likelihood BG/NBD fit; rows with a NULL input are skipped; NULL for no rows';
 
 CREATE AGGREGATE churn.bgnbd_fit(x int, t_x float8, t float8, weight float8) (
-    SFUNC = churn.bgnbd_fit_trans,
+    SFUNC = churn.rft_fit_trans,
     STYPE = internal,
     FINALFUNC = churn.bgnbd_fit_final,
     COMBINEFUNC = churn.prob_fit_combine,
@@ -142,23 +143,13 @@ COMMENT ON FUNCTION churn.bgnbd_loglik(churn.bgnbd, int, float8, float8) IS
 
 -- ------------------------------------------------------------- Pareto/NBD
 
-CREATE FUNCTION churn.pnbd_fit_trans(internal, int, float8, float8)
-    RETURNS internal
-    AS 'MODULE_PATHNAME', 'prob_rft_fit_trans'
-    LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
-
-CREATE FUNCTION churn.pnbd_fit_trans(internal, int, float8, float8, float8)
-    RETURNS internal
-    AS 'MODULE_PATHNAME', 'prob_rft_fit_trans'
-    LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
-
 CREATE FUNCTION churn.pnbd_fit_final(internal)
     RETURNS churn.pnbd
     AS 'MODULE_PATHNAME', 'pnbd_fit_final'
     LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE churn.pnbd_fit(x int, t_x float8, t float8) (
-    SFUNC = churn.pnbd_fit_trans,
+    SFUNC = churn.rft_fit_trans,
     STYPE = internal,
     FINALFUNC = churn.pnbd_fit_final,
     COMBINEFUNC = churn.prob_fit_combine,
@@ -170,7 +161,7 @@ COMMENT ON AGGREGATE churn.pnbd_fit(int, float8, float8) IS
     'maximum likelihood Pareto/NBD fit; rows with a NULL input are skipped; NULL for no rows';
 
 CREATE AGGREGATE churn.pnbd_fit(x int, t_x float8, t float8, weight float8) (
-    SFUNC = churn.pnbd_fit_trans,
+    SFUNC = churn.rft_fit_trans,
     STYPE = internal,
     FINALFUNC = churn.pnbd_fit_final,
     COMBINEFUNC = churn.prob_fit_combine,

@@ -105,29 +105,26 @@ INSERT INTO churn.rules (ruleset, rule, feature, op, threshold, weight, descript
     ('default', 'silent_60',          'days_since_event',       '>=', 60,    0.15, 'no interaction of any kind for 60 days', true),
     ('default', 'negative_feedback',  'negative_recent',        '>=',  1,    0.15, 'a complaint or a review rated 2 or lower in the recent window', true);
 
-CREATE FUNCTION churn.rules_guard() RETURNS trigger
+CREATE TRIGGER builtin_guard BEFORE INSERT OR UPDATE OR DELETE ON churn.rules
+    FOR EACH ROW EXECUTE FUNCTION churn.builtin_guard('ruleset',
+        'the built-in ruleset "%s" cannot be changed',
+        'Copy it and edit the copy: SELECT churn.rules_copy(%L, ''my_rules'');');
+
+-- A rule must name a feature of churn.feature_vector().
+CREATE FUNCTION churn.rules_check_feature() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.builtin THEN
-        RAISE EXCEPTION 'the built-in ruleset "%" cannot be changed', OLD.ruleset
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('Copy it and edit the copy: SELECT churn.rules_copy(%L, ''my_rules'');', OLD.ruleset);
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
     IF NOT (NEW.feature = ANY (churn.feature_names())) THEN
         RAISE EXCEPTION 'unknown feature "%" in rule "%"', NEW.feature, NEW.rule
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Features are the names in churn.feature_names().';
     END IF;
-    NEW.builtin := false;
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER rules_guard BEFORE INSERT OR UPDATE OR DELETE ON churn.rules
-    FOR EACH ROW EXECUTE FUNCTION churn.rules_guard();
+CREATE TRIGGER rules_check_feature BEFORE INSERT OR UPDATE ON churn.rules
+    FOR EACH ROW EXECUTE FUNCTION churn.rules_check_feature();
 SELECT pg_catalog.pg_extension_config_dump('churn.rules', 'WHERE NOT builtin');
 
 CREATE FUNCTION churn.rules_copy(source text, target text) RETURNS int

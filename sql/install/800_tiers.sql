@@ -142,24 +142,10 @@ COMMENT ON FUNCTION churn.tier_policy_validate(text) IS
     'check a tier policy (cut points strictly increasing in [0, 1], segments covering every annual value >= 0 without overlap, lead_days > 0); raises check_violation on the first problem';
 
 -- The built-in rows are read-only; rows written by users are never built-in.
-CREATE FUNCTION churn.tier_policy_guard() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
-$$
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.builtin THEN
-        RAISE EXCEPTION 'the built-in tier policy "%" cannot be changed', OLD.policy
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('Copy it and edit the copy: SELECT churn.tier_policy_copy(%L, ''mine'');', OLD.policy);
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
-    NEW.builtin := false;
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER tier_policy_guard BEFORE INSERT OR UPDATE OR DELETE ON churn.tier_policy
-    FOR EACH ROW EXECUTE FUNCTION churn.tier_policy_guard();
+CREATE TRIGGER builtin_guard BEFORE INSERT OR UPDATE OR DELETE ON churn.tier_policy
+    FOR EACH ROW EXECUTE FUNCTION churn.builtin_guard('policy',
+        'the built-in tier policy "%s" cannot be changed',
+        'Copy it and edit the copy: SELECT churn.tier_policy_copy(%L, ''mine'');');
 
 -- Validate every policy a statement touched, at the end of the statement (or
 -- at commit after SET CONSTRAINTS churn.tier_policy_valid DEFERRED, to build a

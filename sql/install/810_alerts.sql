@@ -76,20 +76,16 @@ INSERT INTO churn.playbook (code, zone, level, action, channel, sla_hours, descr
      'include the customer in the next reactivation newsletter', true);
 
 -- Built-in rows are read-only; user rows get zone and level from their code.
-CREATE FUNCTION churn.playbook_guard() RETURNS trigger
+CREATE TRIGGER builtin_guard BEFORE INSERT OR UPDATE OR DELETE ON churn.playbook
+    FOR EACH ROW EXECUTE FUNCTION churn.builtin_guard('code',
+        'the built-in playbook entry for code %s cannot be changed',
+        'Override it with a user entry: SELECT churn.playbook_set(%L, action, channel, sla_hours);');
+
+-- A user entry for a tier code gets the code's zone and level by default.
+CREATE FUNCTION churn.playbook_fill_zone() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.builtin THEN
-        RAISE EXCEPTION 'the built-in playbook entry for code % cannot be changed', OLD.code
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('Override it with a user entry: SELECT churn.playbook_set(%L, action, channel, sla_hours);',
-                                OLD.code);
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
-    NEW.builtin := false;
     IF NEW.code IN ('R1', 'R2', 'R3', 'Y1', 'Y2', 'Y3', 'Y4', 'B1', 'B2') THEN
         NEW.zone := coalesce(NEW.zone, CASE left(NEW.code, 1) WHEN 'R' THEN 'red' WHEN 'Y' THEN 'yellow' ELSE 'blue' END);
         NEW.level := coalesce(NEW.level, substr(NEW.code, 2)::int);
@@ -97,8 +93,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER playbook_guard BEFORE INSERT OR UPDATE OR DELETE ON churn.playbook
-    FOR EACH ROW EXECUTE FUNCTION churn.playbook_guard();
+CREATE TRIGGER playbook_fill_zone BEFORE INSERT OR UPDATE ON churn.playbook
+    FOR EACH ROW EXECUTE FUNCTION churn.playbook_fill_zone();
 SELECT pg_catalog.pg_extension_config_dump('churn.playbook', 'WHERE NOT builtin');
 
 -- The playbook in force: the user row of a code when there is one, else the
