@@ -1,0 +1,279 @@
+/*-------------------------------------------------------------------------
+ *
+ * pipeline.c
+ *	  The two places where a pipeline changes whose rights apply.
+ *
+ * Pipeline bookkeeping (churn.pipeline, histories, snapshots, runs) belongs
+ * to the extension's owner and no other role may write it.  A user reaches
+ * it only through pipeline_dispatch, which checks that the calling role
+ * owns the pipeline and then runs the SQL internals as the extension's
+ * owner.  The one step that touches user data, reading the source, runs
+ * back in the pipeline owner's rights inside a security-restricted
+ * operation (as REFRESH MATERIALIZED VIEW does), so a pipeline can never
+ * read what its owner could not, and nothing in the source can change role
+ * or leave objects behind.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pipeline.h"
+
+#include "catalog/pg_type.h"
+#include "churn_warning.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(pipeline_dispatch);
+PG_FUNCTION_INFO_V1(pipeline_read);
+
+#define READ_BATCH_ROWS 1000
+
+/* Start a GUC nest level with a search_path that user objects cannot shadow. */
+static int
+PipelineLockSearchPath(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* The role that owns the extension (and so its internal functions). */
+static Oid
+ExtensionOwner(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute("SELECT extowner FROM pg_catalog.pg_extension "
+					"WHERE extname = 'churn_warning'", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "extension churn_warning is not installed in this database");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return DatumGetObjectId(d);
+}
+
+/*
+ * Check that the caller may act on a pipeline, then run the internal
+ * function churn.pipeline_<op>_internal(name, args, caller) as the
+ * extension's owner.
+ */
+Datum
+pipeline_dispatch(PG_FUNCTION_ARGS)
+{
+	static const char *const ops[] = {"create", "alter", "pause", "resume", "drop", "refresh"};
+	char	   *op;
+	text	   *name;
+	Oid			caller = GetUserId();
+	Oid			runner;
+	Oid			save_userid;
+	int			save_sec;
+	int			nest;
+	bool		known = false;
+	Oid			argtypes[3] = {TEXTOID, JSONBOID, OIDOID};
+	Datum		args[3];
+	char		argnulls[3] = {' ', ' ', ' '};
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
+	char		sql[128];
+
+	if (PG_ARGISNULL(0))
+		elog(ERROR, "pipeline_dispatch called without an operation");
+	op = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	for (int i = 0; i < lengthof(ops); i++)
+		known |= (strcmp(op, ops[i]) == 0);
+	if (!known)
+		elog(ERROR, "unknown pipeline operation \"%s\"", op);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pipeline name must not be NULL")));
+	name = PG_GETARG_TEXT_PP(1);
+
+	args[0] = PointerGetDatum(name);
+	args[1] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	argnulls[1] = PG_ARGISNULL(2) ? 'n' : ' ';
+	args[2] = ObjectIdGetDatum(caller);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	runner = ExtensionOwner();
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(runner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	nest = PipelineLockSearchPath();
+
+	if (strcmp(op, "create") != 0)
+	{
+		Oid			owner;
+
+		if (SPI_execute_with_args("SELECT owner::pg_catalog.oid FROM churn.pipeline WHERE name = $1",
+								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "pipeline look-up failed");
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("pipeline \"%s\" does not exist", text_to_cstring(name)),
+					 errhint("Pipelines are listed in churn.pipeline_status.")));
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+		if (!has_privs_of_role(caller, owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("must be owner of pipeline \"%s\"", text_to_cstring(name)),
+					 errdetail("Only the role that owns a pipeline (or a member of it) may change, refresh or drop it.")));
+	}
+
+	snprintf(sql, sizeof(sql), "SELECT churn.pipeline_%s_internal($1, $2, $3)", op);
+	if (SPI_execute_with_args(sql, 3, argtypes, args, argnulls, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "churn.pipeline_%s_internal returned no row", op);
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		result = SPI_datumTransfer(result, false, -1);
+
+	AtEOXact_GUC(true, nest);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	SPI_finish();
+
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+/* The SQL expression of the local purchase day (or timestamp) of the source. */
+static char *
+SourceDayExpression(const char *ts_col, const char *ts_kind)
+{
+	if (strcmp(ts_kind, "timestamp") == 0)
+		return psprintf("(%s)::pg_catalog.date", quote_identifier(ts_col));
+	if (strcmp(ts_kind, "date") == 0 || strcmp(ts_kind, "timestamptz") == 0)
+		return pstrdup(quote_identifier(ts_col));
+	elog(ERROR, "unknown timestamp kind \"%s\"", ts_kind);
+	return NULL;				/* keep the compiler quiet */
+}
+
+/*
+ * Read a pipeline's whole source as one history per customer, with the
+ * owner's rights.  The first row carries only the snapshot the source was
+ * read with (customer_id NULL), so that purchases captured by the trigger
+ * and already visible to it are not counted twice.
+ */
+Datum
+pipeline_read(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int32		pipeline_id = PG_GETARG_INT32(0);
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(pipeline_id)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	char	   *name;
+	Oid			owner;
+	Oid			source;
+	char	   *customer_col;
+	char	   *ts_col;
+	char	   *amount_col;
+	char	   *ts_kind;
+	char	   *time_zone;
+	char	   *relname;
+	char	   *nspname;
+	char	   *query;
+	Oid			save_userid;
+	int			save_sec;
+	int			nest;
+	Datum		values[3];
+	bool		nulls[3];
+	Portal		portal;
+
+	ChurnMaterializeSRF(fcinfo);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT name, owner::pg_catalog.oid, source::pg_catalog.oid, "
+							  "customer_col::pg_catalog.text, ts_col::pg_catalog.text, "
+							  "amount_col::pg_catalog.text, ts_kind, time_zone "
+							  "FROM churn.pipeline WHERE pipeline_id = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pipeline look-up failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline %d does not exist", pipeline_id)));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	name = SPI_getvalue(tup, desc, 1);
+	owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	source = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	customer_col = SPI_getvalue(tup, desc, 4);
+	ts_col = SPI_getvalue(tup, desc, 5);
+	amount_col = SPI_getvalue(tup, desc, 6);
+	ts_kind = SPI_getvalue(tup, desc, 7);
+	time_zone = SPI_getvalue(tup, desc, 8);
+
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the role that owned pipeline \"%s\" no longer exists", name),
+				 errhint("A superuser can give the pipeline to another role with churn.alter_pipeline(name, owner => ...).")));
+	relname = get_rel_name(source);
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the source of pipeline \"%s\" no longer exists", name),
+				 errhint("Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).")));
+	nspname = get_namespace_name(get_rel_namespace(source));
+	query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8) "
+					 "FROM %s WHERE %s IS NOT NULL GROUP BY 1",
+					 quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind),
+					 quote_identifier(amount_col), quote_qualified_identifier(nspname, relname),
+					 quote_identifier(customer_col));
+
+	/* from here on, the pipeline owner's rights and nothing more */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	nest = PipelineLockSearchPath();
+	(void) set_config_option("TimeZone", time_zone, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	if (SPI_execute("SELECT pg_catalog.pg_current_snapshot()", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read the current snapshot");
+	memset(nulls, true, sizeof(nulls));
+	values[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[2]);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+
+	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, READ_BATCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			values[0] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &nulls[0]);
+			values[1] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &nulls[1]);
+			nulls[2] = true;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+
+	PopActiveSnapshot();
+	AtEOXact_GUC(true, nest);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	SPI_finish();
+	return (Datum) 0;
+}
