@@ -2,7 +2,7 @@
 # churn_warning demo, end to end: installs what is missing, builds and
 # installs the extension, starts a throwaway cluster with the worker
 # preloaded, loads the demo pet-supply chain, computes features for every
-# customer and prints a report. Leaves nothing running, unless --keep.
+# customer, prints a report, and lets a pipeline refresh the warnings. Leaves nothing running, unless --keep.
 #
 # Usage: scripts/demo.sh [--keep]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -15,9 +15,8 @@ cw_build_install
 cw_start_cluster
 cw_psql -d postgres -c 'CREATE DATABASE churn_demo' >/dev/null
 PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo.sql"
-if [ -f "$CW_ROOT/scripts/demo_warnings.sql" ]; then
-	PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo_warnings.sql"
-fi
+PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo_warnings.sql"
+PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo_pipeline.sql"
 
 if [ "$keep" = 1 ]; then
 	trap - EXIT

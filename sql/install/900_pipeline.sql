@@ -1076,6 +1076,12 @@ COMMENT ON VIEW churn.tier_changes IS
     'every change of a customer''s tier code by a pipeline refresh (N0 = no warning), kept for run_retention';
 
 
+-- Everyone may query the views, which show a role its own
+-- pipelines and churn_reader all of them (the tables behind them are the
+-- extension's own).
+GRANT SELECT ON churn.pipeline_status, churn.pipeline_runs, churn.current_warnings, churn.tier_changes
+    TO PUBLIC;
+
 -- ---------------------------------------------------------------------------
 -- The user's functions.
 

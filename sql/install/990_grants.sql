@@ -17,8 +17,3 @@ END
 $$;
 GRANT SELECT ON churn.rfm_segments, churn.rules, churn.tier_policy, churn.playbook, churn.model
     TO churn_user;
--- Pipelines: everyone may query the views, which show a role its own
--- pipelines and churn_reader all of them (the tables behind them are the
--- extension's own).
-GRANT SELECT ON churn.pipeline_status, churn.pipeline_runs, churn.current_warnings, churn.tier_changes
-    TO PUBLIC;
