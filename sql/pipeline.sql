@@ -144,8 +144,8 @@ SELECT (SELECT count(*) FROM churn.pipeline) AS pipelines, (SELECT count(*) FROM
        (SELECT count(*) FROM churn.pipeline_warning) AS warnings, (SELECT count(*) FROM churn.pipeline_queue) AS queued,
        (SELECT count(*) FROM churn.pipeline_run) AS runs;
 
-DELETE FROM churn.alert_event WHERE alert_id IN (SELECT alert_id FROM churn.alert WHERE pipeline = 'shop');
-DELETE FROM churn.alert WHERE pipeline = 'shop';
+DELETE FROM churn.alert_event WHERE alert_id IN (SELECT alert_id FROM churn.alert WHERE pipeline LIKE 'shop%');
+DELETE FROM churn.alert WHERE pipeline LIKE 'shop%';
 DELETE FROM churn.model WHERE name = 'test_pipeline_rules';
 RESET search_path;
 DROP SCHEMA test_pipeline CASCADE;

@@ -631,6 +631,75 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
+-- Alerts of one refresh, set-based: what churn.raise_alert does for one
+-- customer (open, or escalate the active alert to a more urgent code, with
+-- the audit event and NOTIFY churn_alert), for all of them in a few
+-- statements.  Returns the number of alerts opened or escalated.
+CREATE TYPE churn.pipeline_alert_candidate AS (
+    customer_id text, code text, value_segment text, p_churn float8, annual_value float8, drivers text[]
+);
+
+CREATE FUNCTION churn.pipeline_raise_alerts(pipeline text, cands churn.pipeline_alert_candidate[]) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    n bigint;
+BEGIN
+    IF cardinality(cands) IS NULL THEN
+        RETURN 0;
+    END IF;
+    WITH c AS (
+        SELECT u.*, pb.zone, pb.level, pb.action, pb.channel, pb.sla_hours
+        FROM unnest(cands) u JOIN churn.playbook_effective pb ON pb.code = u.code
+    ), cur AS MATERIALIZED (
+        SELECT a.alert_id, a.customer_id, a.code, a.status
+        FROM churn.alert a
+        WHERE a.pipeline = pipeline_raise_alerts.pipeline AND a.status IN ('open', 'contacted')
+          AND a.customer_id IN (SELECT c.customer_id FROM c)
+        FOR UPDATE OF a
+    ), esc AS (
+        UPDATE churn.alert a
+        SET code = c.code, zone = c.zone, level = c.level, value_segment = c.value_segment, p_churn = c.p_churn,
+            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'), action = c.action,
+            channel = c.channel, sla_hours = c.sla_hours, status = 'open',
+            due_at = now() + make_interval(hours => c.sla_hours), contacted_at = NULL,
+            escalations = a.escalations + 1, last_changed_at = now()
+        FROM c JOIN cur ON cur.customer_id = c.customer_id
+        WHERE a.alert_id = cur.alert_id AND churn.alert_urgency(c.code) > churn.alert_urgency(cur.code)
+        RETURNING a AS alert, cur.status AS from_status, cur.code AS from_code
+    ), ins AS (
+        INSERT INTO churn.alert AS a (pipeline, customer_id, code, zone, level, value_segment, p_churn,
+                                      annual_value, drivers, action, channel, sla_hours, status, opened_at,
+                                      due_at, last_changed_at)
+        SELECT pipeline_raise_alerts.pipeline, c.customer_id, c.code, c.zone, c.level, c.value_segment, c.p_churn,
+               c.annual_value, coalesce(c.drivers, '{}'), c.action, c.channel, c.sla_hours, 'open', now(),
+               now() + make_interval(hours => c.sla_hours), now()
+        FROM c WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.customer_id = c.customer_id)
+        ON CONFLICT DO NOTHING
+        RETURNING a AS alert
+    ), ev AS (
+        INSERT INTO churn.alert_event (alert_id, at, event, from_status, to_status, from_code, to_code, actor, note)
+        SELECT (e.alert).alert_id, now(), 'escalated', e.from_status, 'open', e.from_code, (e.alert).code,
+               pipeline_raise_alerts.pipeline, format('p_churn %s', (e.alert).p_churn)
+        FROM esc e
+        UNION ALL
+        SELECT (i.alert).alert_id, now(), 'opened', NULL, 'open', NULL, (i.alert).code,
+               pipeline_raise_alerts.pipeline, format('p_churn %s', (i.alert).p_churn)
+        FROM ins i
+        RETURNING 1
+    ), nt AS (
+        SELECT pg_notify('churn_alert', churn.alert_payload(e.alert, 'escalated')) FROM esc e
+        UNION ALL
+        SELECT pg_notify('churn_alert', churn.alert_payload(i.alert, 'opened')) FROM ins i
+    )
+    SELECT (SELECT count(*) FROM ev) + 0 * (SELECT count(*) FROM nt) INTO n;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION churn.pipeline_raise_alerts(text, churn.pipeline_alert_candidate[]) IS
+    'pipeline internal: opens or escalates the alerts of one refresh, as churn.raise_alert does one by one';
+
+-- ---------------------------------------------------------------------------
 -- One refresh, in the caller's transaction: the code path of churn.refresh
 -- and of the worker.  run_id is the worker's committed 'running' row, or
 -- NULL (manual: the run row is written in this transaction).  Returns the
@@ -658,6 +727,7 @@ DECLARE
     n_changes  bigint;
     n_alerts   bigint;
     bg         churn.bgnbd;
+    cands      churn.pipeline_alert_candidate[];
 BEGIN
     SELECT * INTO p FROM churn.pipeline WHERE pipeline_id = p_pipeline_id FOR NO KEY UPDATE NOWAIT;
     IF NOT FOUND THEN
@@ -765,7 +835,7 @@ BEGIN
     -- raise alerts for customers who moved into a more urgent code of an
     -- alerting zone and bought within alert_max_idle_days
     WITH s AS (
-        SELECT c.customer_id, f, churn.feature_vector(f) AS fv,
+        SELECT c.customer_id, f, CASE WHEN reg.kind IN ('logit', 'xgb', 'rules') THEN churn.feature_vector(f) END AS fv,
                greatest(0, coalesce(y.recent_days * y.recent_avg_spend, 0)) AS spend_365
         FROM churn.pipeline_customer c
         CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
@@ -810,6 +880,7 @@ BEGIN
         FROM sc
         LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
         CROSS JOIN LATERAL churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code) tt
+        WHERE sc.p_churn IS NOT NULL
     ), up AS (
         INSERT INTO churn.pipeline_warning AS w
             (pipeline_id, customer_id, features, p_churn, p_alive, expected_purchases, predicted_value,
@@ -837,17 +908,16 @@ BEGIN
         SELECT p.pipeline_id, run, t.customer_id, now(), today, coalesce(t.prev_code, 'N0'), t.code, t.p_churn
         FROM t WHERE t.code <> coalesce(t.prev_code, 'N0')
         RETURNING 1
-    ), al AS (
-        SELECT churn.alert_open_or_escalate(t.customer_id, t.code, t.zone, t.level, t.value_segment, t.p_churn,
-                                            t.spend_365, up.drivers, p.name, now()) AS alert_id
-        FROM t JOIN up ON up.customer_id = t.customer_id
-        WHERE t.code <> coalesce(t.prev_code, 'N0') AND t.zone = ANY (p.alert_zones)
-          AND churn.alert_urgency(t.code) > churn.alert_urgency(coalesce(t.prev_code, 'N0'))
-          AND (p.alert_max_idle_days IS NULL OR (t.f).recency_days <= p.alert_max_idle_days)
     )
     SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM up), (SELECT count(*) FROM tc),
-           (SELECT count(al.alert_id) FROM al)
-    INTO n_scored, n_written, n_changes, n_alerts;
+           (SELECT array_agg(ROW(t.customer_id, t.code, t.value_segment, t.p_churn, t.spend_365,
+                                 up.drivers)::churn.pipeline_alert_candidate)
+            FROM t JOIN up ON up.customer_id = t.customer_id
+            WHERE t.code <> coalesce(t.prev_code, 'N0') AND t.zone = ANY (p.alert_zones)
+              AND churn.alert_urgency(t.code) > churn.alert_urgency(coalesce(t.prev_code, 'N0'))
+              AND (p.alert_max_idle_days IS NULL OR (t.f).recency_days <= p.alert_max_idle_days))
+    INTO n_scored, n_written, n_changes, cands;
+    n_alerts := churn.pipeline_raise_alerts(p.name, cands);
     t2 := clock_timestamp();
 
     SELECT count(*) INTO n_total FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id;
@@ -1165,6 +1235,7 @@ REVOKE EXECUTE ON FUNCTION churn.pipeline_read(int), churn.worker_wake(),
     churn.pipeline_create_internal(text, jsonb, oid), churn.pipeline_alter_internal(text, jsonb, oid),
     churn.pipeline_pause_internal(text, jsonb, oid), churn.pipeline_resume_internal(text, jsonb, oid),
     churn.pipeline_drop_internal(text, jsonb, oid), churn.pipeline_refresh_internal(text, jsonb, oid),
-    churn.pipeline_execute(int, bigint), churn.pipeline_worker_start(), churn.pipeline_due(),
+    churn.pipeline_execute(int, bigint), churn.pipeline_raise_alerts(text, churn.pipeline_alert_candidate[]),
+    churn.pipeline_worker_start(), churn.pipeline_due(),
     churn.pipeline_next_due(), churn.pipeline_run_start(int), churn.pipeline_run_failed(bigint, text, text, text)
     FROM PUBLIC;
