@@ -1,5 +1,6 @@
 # Stored histories survive restarts, crashes and pg_dump/restore; user RFM
-# schemes are dumped and the built-in one is not duplicated on restore.
+# schemes are dumped and the built-in one is not duplicated on restore;
+# pipelines are dumped and work again after a restore.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -32,7 +33,15 @@ $node->safe_psql('postgres', q{
 	SELECT churn.raise_alert('c2', churn.warning_tier(0.55, 50000), 0.55);
 	SELECT churn.alert_contact((SELECT alert_id FROM churn.alert WHERE customer_id = 'c1'), 'clerk', 'called');
 	SELECT churn.playbook_set('Y1', 'call and coupon', 'phone', 36);
+	CREATE TABLE purchases AS
+	SELECT customer_id::text AS customer_id, ts + (current_date - date '2024-12-31') * interval '1 day' AS ts, amount
+	FROM churn.demo_purchases(300, 3);
+	SELECT churn.create_pipeline('kept', 'purchases', time_zone => 'UTC', start_at => '2100-01-01');
+	SELECT churn.refresh('kept');
 });
+my $warnings = q{SELECT md5(string_agg(customer_id || ':' || code || ':' || p_churn::text, ',' ORDER BY customer_id))
+	FROM churn.current_warnings WHERE pipeline = 'kept'};
+my $warnings_before = $node->safe_psql('postgres', $warnings);
 my $alerts = q{SELECT string_agg(customer_id || ':' || code || ':' || status || ':' || action, ',' ORDER BY alert_id)
 	|| '|' || (SELECT count(*) FROM churn.alert_event) FROM churn.alert};
 my $alerts_before = $node->safe_psql('postgres', $alerts);
@@ -72,6 +81,21 @@ is($node->safe_psql('restored', q{SELECT action || ',' || sla_hours FROM churn.p
 	'call and coupon,36', 'playbook override kept, built-in not duplicated');
 is($node->safe_psql('restored', q{SELECT churn.raise_alert('c3', churn.warning_tier(0.99, 1), 0.99) >
 	(SELECT max(alert_id) FROM churn.alert WHERE customer_id <> 'c3')}), 't', 'alert ids continue after restore');
+
+# pipelines: settings, snapshot and runs are dumped, the capture triggers
+# with the source table; the first refresh after a restore re-reads the
+# source and then captures again
+is($node->safe_psql('restored', q{SELECT pipeline || ':' || state || ':' || capture || ':' || next_run_at::date
+	FROM churn.pipeline_status}), 'kept:active:trigger:2100-01-01', 'pipeline kept by pg_dump');
+is($node->safe_psql('restored', $warnings), $warnings_before, 'warning snapshot kept by pg_dump');
+is($node->safe_psql('restored', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'purchases'::regclass}), '4',
+	'capture triggers restored with the source table');
+is($node->safe_psql('restored', q{SELECT mode || ':' || customers_total FROM churn.refresh('kept')}), 'full:300',
+	'first refresh after a restore reads the whole source');
+is($node->safe_psql('restored', $warnings), $warnings_before, 'same warnings from the restored source');
+$node->safe_psql('restored', q{INSERT INTO purchases VALUES ('1', now(), 10)});
+is($node->safe_psql('restored', q{SELECT mode || ':' || new_purchase_rows FROM churn.refresh('kept')}),
+	'incremental:1', 'purchases are captured again after the restore');
 
 # plain-text dump goes through the text I/O functions
 my $sqldump = $node->basedir . '/dump.sql';
