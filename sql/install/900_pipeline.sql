@@ -75,7 +75,7 @@ CREATE TABLE churn.pipeline_customer (
     history     churn.history NOT NULL,
     touched_run bigint NOT NULL,
     PRIMARY KEY (pipeline_id, customer_id)
-);
+) WITH (fillfactor = 80);           -- room for HOT updates: merges rewrite rows in place
 COMMENT ON TABLE churn.pipeline_customer IS
     'pipeline internal: each customer''s merged purchase history and the run that last changed it';
 
@@ -99,7 +99,7 @@ CREATE TABLE churn.pipeline_warning (
     changed_at         timestamptz NOT NULL,
     run_id             bigint NOT NULL,
     PRIMARY KEY (pipeline_id, customer_id)
-);
+) WITH (fillfactor = 70);           -- a daily refresh updates most rows: keep them HOT
 COMMENT ON TABLE churn.pipeline_warning IS
     'pipeline internal: the warning snapshot behind churn.current_warnings; kept by pg_dump';
 SELECT pg_catalog.pg_extension_config_dump('churn.pipeline_warning', '');
