@@ -197,3 +197,17 @@ SELECT e > 0 AND e <= (5 + 10) / (22 + 60.0) * 26 AS finite_and_bounded,
        round(e::numeric, 6) AS expected
 FROM (SELECT churn.bgnbd_expected(ROW(5, 22, 786, 571294, 0, 1, 1, true)::churn.bgnbd, 26, 10, 40, 60) AS e) s;
 SELECT round(churn.bgnbd_expected(ROW(5, 22, 786, 571294, 0, 1, 1, true)::churn.bgnbd, 2600, 10, 40, 60)::numeric, 4) AS long_horizon;
+
+-- A degenerate fit (a, b in the millions: the dropout probability is all
+-- but fixed) takes the a, b -> infinity limit of the expectation instead of
+-- a series of about a * z terms; below the switch the series agrees with the
+-- limit to O(1/(a + b)).
+SELECT round(churn.bgnbd_expected('(0.6762477965728348,1.4911869707717997,4972230.239464672,47297317.23466028,-301214.28570275614,19973,50,t)'::churn.bgnbd,
+                                  365 / 7.0, 0, 0, 67 / 7.0)::numeric, 9) AS degenerate_expected;
+WITH m AS (SELECT k, ('(0.676,1.49,' || (k * 0.0951)::text || ',' || k::text || ',0,1,1,t)')::churn.bgnbd AS bg
+           FROM unnest(ARRAY[4000, 60000, 2000000]) k)
+SELECT k, abs(churn.bgnbd_expected(bg, 52, 3, 20, 30)
+              / (churn.bgnbd_p_alive(bg, 3, 20, 30)
+                 * (1 - exp(-(0.676 + 3) * ln(1 + (0.0951 / 1.0951) * 52 / (1.49 + 30)))) / (0.0951 / 1.0951)) - 1)
+          * (k * 1.0951) < 2 AS within_2_over_a_plus_b
+FROM m ORDER BY k;

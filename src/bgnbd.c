@@ -28,6 +28,8 @@ PG_FUNCTION_INFO_V1(bgnbd_p_churn);
 PG_FUNCTION_INFO_V1(bgnbd_loglik);
 
 #define BGNBD_MAX_TERMS 20000000L
+/* Beyond this a * z the expectation uses the a, b -> infinity limit. */
+#define BGNBD_LIMIT_AZ 20000.0
 
 /* Read and validate the parameters of a churn.bgnbd row. */
 void
@@ -103,6 +105,17 @@ BgnbdLogLik(double r, double alpha, double a, double b,
  * The series is summed until the geometric tail bound is below 1e-16 of the
  * sum; it needs about 37/(1-z) terms, so very long horizons relative to
  * alpha + t are slow and are refused beyond BGNBD_MAX_TERMS terms.
+ *
+ * Its terms also grow until n is about a z, so a degenerate fit (a and b in
+ * the thousands or more: the dropout probability p ~ Beta(a, b) is all but
+ * fixed) would need that many terms.  There the limit a, b -> infinity at
+ * fixed p = a/(a+b) is used instead: given alive, a customer with rate
+ * lambda buys (1 - exp(-p lambda h))/p times in h on average, and lambda ~
+ * Gamma(r + x, alpha + t), so
+ *
+ *   E = P(alive) * (1 - ((alpha+t)/(alpha+t+p h))^(r+x)) / p,
+ *
+ * whose relative error is of the order of 1/(a+b).
  */
 double
 BgnbdExpected(double r, double alpha, double a, double b,
@@ -124,6 +137,12 @@ BgnbdExpected(double r, double alpha, double a, double b,
 		return 0.0;
 	pal = BgnbdPAlive(r, alpha, a, b, x, t_x, t);
 	z = horizon / (alpha + t + horizon);
+	if (a * z > BGNBD_LIMIT_AZ)
+	{
+		double		p = a / (a + b);
+
+		return pal * -expm1(-(r + x) * log1p(p * horizon / (alpha + t))) / p;
+	}
 	L = -log1p(horizon / (alpha + t));	/* log(1 - z) */
 	A = a + b - 1 - r;
 	C = a + b + x - 1;

@@ -6,6 +6,7 @@
  *-------------------------------------------------------------------------
  */
 #include "churn_warning.h"
+#include "worker.h"
 
 #include <math.h>
 
@@ -18,10 +19,11 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/* Module load: later subsystems (the background worker) register here. */
+/* Module load: define the GUCs and, when preloaded, register the background worker. */
 void
 _PG_init(void)
 {
+	ChurnWorkerInit();
 }
 
 /* Form the composite return value described by the function's result type. */

@@ -232,10 +232,10 @@ pipeline_read(PG_FUNCTION_ARGS)
 				 errhint("Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).")));
 	nspname = get_namespace_name(get_rel_namespace(source));
 	query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8) "
-					 "FROM %s WHERE %s IS NOT NULL GROUP BY 1",
+					 "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
 					 quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind),
 					 quote_identifier(amount_col), quote_qualified_identifier(nspname, relname),
-					 quote_identifier(customer_col));
+					 quote_identifier(customer_col), quote_identifier(ts_col));
 
 	/* from here on, the pipeline owner's rights and nothing more */
 	GetUserIdAndSecContext(&save_userid, &save_sec);

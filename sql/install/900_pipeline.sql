@@ -68,8 +68,10 @@ CREATE INDEX pipeline_queue_pipeline ON churn.pipeline_queue (pipeline_id);
 COMMENT ON TABLE churn.pipeline_queue IS
     'pipeline internal: purchases inserted into pipeline sources since their last refresh (rebuild = the source was updated, deleted from or truncated)';
 
--- One history per customer and pipeline.
-CREATE TABLE churn.pipeline_customer (
+-- One history per customer and pipeline.  A cache of the source: unlogged
+-- (no WAL for the biggest writes of a refresh); after a crash it comes back
+-- empty and the next refresh reads the whole source again.
+CREATE UNLOGGED TABLE churn.pipeline_customer (
     pipeline_id int NOT NULL,
     customer_id text NOT NULL,
     history     churn.history NOT NULL,
@@ -347,8 +349,9 @@ BEGIN
                                ELSE format('%I::date', p.ts_col) END;
     IF TG_OP = 'INSERT' THEN
         EXECUTE format('INSERT INTO churn.pipeline_queue (pipeline_id, customer_id, day, amount) '
-                       'SELECT $1, %1$I::text, %2$s, %3$I::float8 FROM churn_new WHERE %1$I IS NOT NULL',
-                       p.customer_col, day_expr, p.amount_col)
+                       'SELECT $1, %1$I::text, %2$s, %3$I::float8 FROM churn_new '
+                       'WHERE %1$I IS NOT NULL AND %4$I IS NOT NULL',
+                       p.customer_col, day_expr, p.amount_col, p.ts_col)
             USING p.pipeline_id;
         RETURN NULL;
     ELSIF TG_OP = 'DELETE' THEN
@@ -749,7 +752,9 @@ BEGIN
     END IF;
     today := (now() AT TIME ZONE p.time_zone)::date;
     full_read := p.capture = 'full' OR p.base_snapshot IS NULL OR p.state_key IS DISTINCT FROM key
-                 OR EXISTS (SELECT 1 FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND q.rebuild);
+                 OR EXISTS (SELECT 1 FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND q.rebuild)
+                 -- the unlogged histories were emptied by crash recovery
+                 OR NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id);
 
     -- 1. new purchases into the stored histories
     IF full_read THEN
@@ -799,7 +804,7 @@ BEGIN
             SELECT n.customer_id, churn.history_agg(n.day, n.amount) AS h FROM n GROUP BY n.customer_id
         ), m AS (
             INSERT INTO churn.pipeline_customer AS c (pipeline_id, customer_id, history, touched_run)
-            SELECT p.pipeline_id, d.customer_id, d.h, run FROM d
+            SELECT p.pipeline_id, d.customer_id, d.h, run FROM d WHERE d.h IS NOT NULL
             ON CONFLICT (pipeline_id, customer_id) DO UPDATE
             SET history = churn.merge(c.history, excluded.history), touched_run = excluded.touched_run
             RETURNING 1
@@ -869,7 +874,7 @@ BEGIN
                churn.bgnbd_expected(bg, 365 / 7.0, (x.f).x, (x.f).t_x / 7, (x.f).t / 7)
                    * greatest(0, coalesce((x.f).repeat_avg_spend, (x.f).avg_spend, 0)) AS predicted_value
         FROM x
-    ), t AS (
+    ), t0 AS (
         SELECT sc.*, tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
                w.code AS prev_code, w.changed_at AS prev_changed_at, w.customer_id IS NULL AS is_new,
                w.customer_id IS NULL
@@ -880,15 +885,25 @@ BEGIN
         FROM sc
         LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
         CROSS JOIN LATERAL churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code) tt
-        WHERE sc.p_churn IS NOT NULL
+        WHERE tt.code IS NOT NULL           -- no score, no tier (p_churn NULL)
+    ), t AS (
+        -- an alert for a code more urgent than before in an alerting zone,
+        -- unless the customer has been gone too long; its top drivers
+        SELECT t0.*, a.alert,
+               CASE WHEN a.alert AND t0.mx IS NOT NULL THEN churn.top_drivers(p.model, t0.mx, 3) END AS drivers
+        FROM t0
+        CROSS JOIN LATERAL (
+            SELECT t0.code <> coalesce(t0.prev_code, 'N0') AND t0.zone = ANY (p.alert_zones)
+                   AND churn.alert_urgency(t0.code) > churn.alert_urgency(coalesce(t0.prev_code, 'N0'))
+                   AND (p.alert_max_idle_days IS NULL OR (t0.f).recency_days <= p.alert_max_idle_days) AS alert
+        ) a
     ), up AS (
         INSERT INTO churn.pipeline_warning AS w
             (pipeline_id, customer_id, features, p_churn, p_alive, expected_purchases, predicted_value,
              annual_value, zone, level, code, value_segment, lead_days, drivers, previous_code, changed_at, run_id)
         SELECT p.pipeline_id, t.customer_id, t.f, t.p_churn, t.p_alive, t.expected, t.predicted_value,
                t.spend_365, t.zone, t.level, t.code, t.value_segment, t.lead_days,
-               CASE WHEN t.zone <> 'none' AND t.mx IS NOT NULL AND t.code IS DISTINCT FROM t.prev_code
-                    THEN churn.top_drivers(p.model, t.mx, 3) ELSE '{}' END,
+               coalesce(t.drivers, '{}'),
                t.prev_code,
                CASE WHEN t.code IS DISTINCT FROM t.prev_code THEN now() ELSE t.prev_changed_at END,
                run
@@ -901,7 +916,7 @@ BEGIN
             drivers = CASE WHEN excluded.code = w.code THEN w.drivers ELSE excluded.drivers END,
             previous_code = CASE WHEN excluded.code <> w.code THEN w.code ELSE w.previous_code END,
             changed_at = excluded.changed_at, run_id = excluded.run_id
-        RETURNING w.customer_id, w.drivers
+        RETURNING 1
     ), tc AS (
         INSERT INTO churn.pipeline_tier_change (pipeline_id, run_id, customer_id, at, as_of, from_code, to_code,
                                                 p_churn)
@@ -911,11 +926,8 @@ BEGIN
     )
     SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM up), (SELECT count(*) FROM tc),
            (SELECT array_agg(ROW(t.customer_id, t.code, t.value_segment, t.p_churn, t.spend_365,
-                                 up.drivers)::churn.pipeline_alert_candidate)
-            FROM t JOIN up ON up.customer_id = t.customer_id
-            WHERE t.code <> coalesce(t.prev_code, 'N0') AND t.zone = ANY (p.alert_zones)
-              AND churn.alert_urgency(t.code) > churn.alert_urgency(coalesce(t.prev_code, 'N0'))
-              AND (p.alert_max_idle_days IS NULL OR (t.f).recency_days <= p.alert_max_idle_days))
+                                 t.drivers)::churn.pipeline_alert_candidate)
+            FROM t WHERE t.alert)
     INTO n_scored, n_written, n_changes, cands;
     n_alerts := churn.pipeline_raise_alerts(p.name, cands);
     t2 := clock_timestamp();
