@@ -23,12 +23,7 @@ work_mems=${BENCH_WORK_MEMS:-64MB 1GB}
 as_of=2025-01-01
 win=90
 
-cw_need_packages "${CW_BUILD_PACKAGES[@]}"
-cw_build_install
-cw_start_cluster
-cw_psql -d postgres -c 'CREATE DATABASE churn_bench'
-export PGDATABASE=churn_bench
-cw_psql -c 'CREATE EXTENSION churn_warning'
+cw_bench_cluster
 
 # --- data ---------------------------------------------------------------------
 # Deterministic (hash of the row key, no random()).  Per customer: a number of

@@ -146,3 +146,15 @@ cw_stage_data_for_server() {
 	export CHURN_DATA_DIR=$staged
 	cw_log "reference data staged in $staged (the cluster user could not read the original)"
 }
+
+# Benchmarks: packages, build and install, a throwaway cluster (extra
+# postgresql.conf lines as arguments) and database churn_bench with the
+# extension, as PGDATABASE.
+cw_bench_cluster() {
+	cw_need_packages "${CW_BUILD_PACKAGES[@]}"
+	cw_build_install
+	cw_start_cluster "$@"
+	cw_psql -d postgres -c 'CREATE DATABASE churn_bench'
+	export PGDATABASE=churn_bench
+	cw_psql -c 'CREATE EXTENSION churn_warning'
+}

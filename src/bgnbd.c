@@ -127,9 +127,8 @@ BgnbdExpected(double r, double alpha, double a, double b,
 				A,
 				C,
 				E1,
-				lterm,
-				lmax,
-				sign,
+				lscale,
+				rel,
 				S;
 	long		n;
 
@@ -151,24 +150,24 @@ BgnbdExpected(double r, double alpha, double a, double b,
 	else
 		E1 = -expm1((a - 1) * L) / (a - 1);
 
-	/*
-	 * W = (1-z)^(a-1) V, summed as sign * exp(log|term|) relative to the
-	 * largest term so far: V alone overflows when a z is large (extreme
-	 * fits), while the product stays finite.
-	 */
 	if (A == 0)
 		return pal * C * E1;
-	lterm = (a - 1) * L + log(fabs(A) * z);
-	sign = A > 0 ? 1.0 : -1.0;
-	lmax = lterm;
-	S = sign;
+
+	/*
+	 * W = (1-z)^(a-1) V is summed relative to exp(lscale), the largest term
+	 * so far (V alone overflows when a z is large, the product stays
+	 * finite): rel is the current term and S the sum in that unit, so the
+	 * loop needs no log or exp except when a new largest term appears.
+	 */
+	lscale = (a - 1) * L + log(fabs(A) * z);
+	rel = A > 0 ? 1.0 : -1.0;
+	S = rel;
 	for (n = 1;; n++)
 	{
 		double		ratio = (A + n) * (a + n - 1) * z / ((C + n) * (n + 1));
 		double		rho = Max(fabs(ratio), z);
 
-		if (rho < 1 && S != 0 &&
-			lterm + log(rho / (1 - rho)) <= log(1e-16) + lmax + log(fabs(S)))
+		if (rho < 1 && S != 0 && fabs(rel) * rho <= 1e-16 * fabs(S) * (1 - rho))
 			break;
 		if (ratio == 0)
 			break;
@@ -181,18 +180,18 @@ BgnbdExpected(double r, double alpha, double a, double b,
 					 errhint("Use a horizon shorter than about 10^6 times alpha + t.")));
 		if ((n & 0xffff) == 0)
 			CHECK_FOR_INTERRUPTS();
-		lterm += log(fabs(ratio));
-		if (ratio < 0)
-			sign = -sign;
-		if (lterm > lmax)
+		rel *= ratio;
+		if (fabs(rel) > 1)
 		{
-			S = S * exp(lmax - lterm) + sign;
-			lmax = lterm;
+			double		grow = fabs(rel);
+
+			lscale += log(grow);
+			S /= grow;
+			rel /= grow;
 		}
-		else
-			S += sign * exp(lterm - lmax);
+		S += rel;
 	}
-	return pal * (C * E1 - S * exp(lmax));
+	return pal * (C * E1 - S * exp(lscale));
 }
 
 /* Validate a horizon argument. */

@@ -38,6 +38,7 @@ PG_FUNCTION_INFO_V1(history_combine);
 PG_FUNCTION_INFO_V1(history_merge);
 PG_FUNCTION_INFO_V1(history_days);
 PG_FUNCTION_INFO_V1(history_churned);
+PG_FUNCTION_INFO_V1(history_spend);
 
 /* Order history records by day. */
 static int
@@ -438,4 +439,25 @@ history_churned(PG_FUNCTION_ARGS)
 			PG_RETURN_BOOL(false);
 	}
 	PG_RETURN_BOOL(true);
+}
+
+/* history_spend(h, as_of, days): net spend of the days in (as_of - days, as_of]. */
+Datum
+history_spend(PG_FUNCTION_ARGS)
+{
+	DayLog	   *log = DayLogFromDatum(&HistorySpec, PG_GETARG_DATUM(0));
+	DateADT		as_of = ChurnCheckDay(PG_GETARG_DATEADT(1), "as_of");
+	int32		ndays = PG_GETARG_INT32(2);
+	const HistoryDay *days = HistoryDays(log);
+	float8		sum = 0;
+
+	if (ndays <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("days must be positive"),
+				 errdetail("The value was %d.", ndays)));
+	for (int i = DayLogUpperBound(log, sizeof(HistoryDay), as_of) - 1;
+		 i >= 0 && (int64) days[i].day > (int64) as_of - ndays; i--)
+		sum = AddSpend(sum, days[i].amount);
+	PG_RETURN_FLOAT8(sum);
 }
