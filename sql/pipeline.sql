@@ -21,7 +21,7 @@ WITH truth AS (
 ), stored AS (
     SELECT c.customer_id, d.day, d.purchases, d.amount AS spend
     FROM churn.pipeline_customer c JOIN churn.pipeline p USING (pipeline_id), churn.history_days(c.history) d
-    WHERE p.name = 'shop'
+    WHERE p.name = 't_shop'
 )
 SELECT count(*) AS differing_days
 FROM truth FULL JOIN stored USING (customer_id, day)
@@ -30,81 +30,81 @@ WHERE truth.purchases IS DISTINCT FROM stored.purchases
 
 SELECT pipeline, state, last_run_at, last_status, next_run_at, consecutive_failures, owner, source, model,
        policy, schedule, time_zone, capture
-FROM churn.create_pipeline('shop', 'purchases', schedule => '1 day', time_zone => 'UTC',
+FROM churn.create_pipeline('t_shop', 'purchases', schedule => '1 day', time_zone => 'UTC',
                            start_at => '2100-01-01 06:00 UTC');
 
 -- the first refresh reads the whole source
 SELECT pipeline, trigger, status, as_of = current_date AS today, mode, new_purchase_rows, customers_merged,
        customers_total, customers_scored, snapshot_rows_written, tier_changes, alerts_raised, error_message
-FROM churn.refresh('shop');
+FROM churn.refresh('t_shop');
 SELECT * FROM drift;
-SELECT zone, code, count(*) FROM churn.current_warnings WHERE pipeline = 'shop' GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT zone, code, count(*) FROM churn.current_warnings WHERE pipeline = 't_shop' GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT count(*) = count(p_alive) AS all_have_p_alive, bool_and(p_churn BETWEEN 0 AND 1) AS p_in_range,
        bool_and(as_of = current_date) AS as_of_today, count(DISTINCT as_of) AS as_of_values
-FROM churn.current_warnings WHERE pipeline = 'shop';
+FROM churn.current_warnings WHERE pipeline = 't_shop';
 SELECT count(*) AS alerts, count(*) FILTER (WHERE zone IN ('red', 'yellow')) AS red_or_yellow
-FROM churn.alert WHERE pipeline = 'shop';
-SELECT count(*) AS tier_changes FROM churn.tier_changes WHERE pipeline = 'shop';
+FROM churn.alert WHERE pipeline = 't_shop';
+SELECT count(*) AS tier_changes FROM churn.tier_changes WHERE pipeline = 't_shop';
 
 -- nothing new: nothing rescored or written
 SELECT mode, new_purchase_rows, customers_merged, customers_scored, snapshot_rows_written, tier_changes
-FROM churn.refresh('shop');
+FROM churn.refresh('t_shop');
 
 -- new purchases today, a late one (60 days ago) and a new customer: only
 -- they are merged and rescored
 INSERT INTO purchases VALUES ('1', now(), 25), ('2', now() - interval '60 days', 40), ('new', now(), 15),
                              ('1', now(), -5), ('3', now(), NULL), (NULL, now(), 99);
 SELECT mode, new_purchase_rows, customers_merged, customers_scored, snapshot_rows_written
-FROM churn.refresh('shop');
+FROM churn.refresh('t_shop');
 SELECT * FROM drift;
 SELECT customer_id, code, previous_code IS NOT NULL OR changed_at IS NOT NULL AS tracked
-FROM churn.current_warnings WHERE pipeline = 'shop' AND customer_id = 'new';
+FROM churn.current_warnings WHERE pipeline = 't_shop' AND customer_id = 'new';
 
 -- a purchase inserted and rolled back is never counted
 BEGIN;
 INSERT INTO purchases VALUES ('4', now(), 1000);
 ROLLBACK;
-SELECT new_purchase_rows FROM churn.refresh('shop');
+SELECT new_purchase_rows FROM churn.refresh('t_shop');
 SELECT * FROM drift;
 
 -- UPDATE, DELETE and TRUNCATE make the next refresh re-read the source
 UPDATE purchases SET amount = amount + 1 WHERE customer_id = '5';
-SELECT mode, customers_merged FROM churn.refresh('shop');
+SELECT mode, customers_merged FROM churn.refresh('t_shop');
 SELECT * FROM drift;
 UPDATE purchases SET amount = amount WHERE false;
 UPDATE purchases SET amount = amount WHERE customer_id = '7';
 DELETE FROM purchases WHERE false;
-SELECT mode FROM churn.refresh('shop');
+SELECT mode FROM churn.refresh('t_shop');
 DELETE FROM purchases WHERE customer_id = 'new';
-SELECT mode, customers_merged, customers_total FROM churn.refresh('shop');
+SELECT mode, customers_merged, customers_total FROM churn.refresh('t_shop');
 SELECT * FROM drift;
-SELECT count(*) FROM churn.current_warnings WHERE pipeline = 'shop' AND customer_id = 'new';
+SELECT count(*) FROM churn.current_warnings WHERE pipeline = 't_shop' AND customer_id = 'new';
 
 -- the run history and the status
 SELECT run_id > 0 AS has_id, trigger, status, mode, error_message FROM churn.pipeline_runs
-WHERE pipeline = 'shop' ORDER BY run_id;
+WHERE pipeline = 't_shop' ORDER BY run_id;
 SELECT pipeline, state, last_status, last_error, next_run_at, consecutive_failures, customers
-FROM churn.pipeline_status WHERE pipeline = 'shop';
+FROM churn.pipeline_status WHERE pipeline = 't_shop';
 
 -- alter: schedule (the next run moves to the new slot), model, rename
-SELECT pipeline, schedule, next_run_at FROM churn.alter_pipeline('shop', schedule => '6 hours',
+SELECT pipeline, schedule, next_run_at FROM churn.alter_pipeline('t_shop', schedule => '6 hours',
                                                                  start_at => '2100-01-01 01:00 UTC');
 SELECT churn.register_rules('test_pipeline_rules');
-SELECT pipeline, model FROM churn.alter_pipeline('shop', model => 'test_pipeline_rules');
-SELECT mode, customers_scored = customers_total AS rescored_all FROM churn.refresh('shop');
+SELECT pipeline, model FROM churn.alter_pipeline('t_shop', model => 'test_pipeline_rules');
+SELECT mode, customers_scored = customers_total AS rescored_all FROM churn.refresh('t_shop');
 SELECT count(*) FILTER (WHERE cardinality(drivers) > 0) > 0 AS has_drivers
-FROM churn.current_warnings WHERE pipeline = 'shop' AND zone <> 'none';
-SELECT pipeline FROM churn.alter_pipeline('shop', new_name => 'shop2');
-SELECT pipeline FROM churn.alter_pipeline('shop2', new_name => 'shop');
+FROM churn.current_warnings WHERE pipeline = 't_shop' AND zone <> 'none';
+SELECT pipeline FROM churn.alter_pipeline('t_shop', new_name => 't_shop2');
+SELECT pipeline FROM churn.alter_pipeline('t_shop2', new_name => 't_shop');
 
 -- pause and resume
-SELECT pipeline, state, next_run_at FROM churn.pause_pipeline('shop');
-SELECT status FROM churn.refresh('shop');   -- a paused pipeline can still be refreshed by hand
-SELECT pipeline, state, next_run_at FROM churn.resume_pipeline('shop');
+SELECT pipeline, state, next_run_at FROM churn.pause_pipeline('t_shop');
+SELECT status FROM churn.refresh('t_shop');   -- a paused pipeline can still be refreshed by hand
+SELECT pipeline, state, next_run_at FROM churn.resume_pipeline('t_shop');
 
 -- errors
 \set VERBOSITY terse
-SELECT churn.create_pipeline('shop', 'purchases');
+SELECT churn.create_pipeline('t_shop', 'purchases');
 SELECT churn.create_pipeline(NULL, 'purchases');
 SELECT churn.create_pipeline('', 'purchases');
 SELECT churn.create_pipeline('x', 'purchases', customer_col => 'cust');
@@ -124,9 +124,9 @@ SELECT churn.refresh(NULL);
 
 -- a source that is not a plain table is re-read on every refresh
 CREATE VIEW purchases_view AS SELECT * FROM purchases;
-SELECT pipeline, capture FROM churn.create_pipeline('shop_view', 'purchases_view', start_at => '2100-01-01');
-SELECT mode, customers_total FROM churn.refresh('shop_view');
-SELECT mode, customers_merged FROM churn.refresh('shop_view');
+SELECT pipeline, capture FROM churn.create_pipeline('t_shop_view', 'purchases_view', start_at => '2100-01-01');
+SELECT mode, customers_total FROM churn.refresh('t_shop_view');
+SELECT mode, customers_merged FROM churn.refresh('t_shop_view');
 
 -- a source whose table is dropped fails with a clear error
 CREATE TABLE gone (customer_id text, ts date, amount float8);
@@ -136,16 +136,16 @@ SELECT churn.refresh('gone');
 \set VERBOSITY default
 
 -- drop removes everything, the capture triggers too
-SELECT churn.drop_pipeline('shop_view');
+SELECT churn.drop_pipeline('t_shop_view');
 SELECT churn.drop_pipeline('gone');
-SELECT churn.drop_pipeline('shop');
+SELECT churn.drop_pipeline('t_shop');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'purchases'::regclass;
 SELECT (SELECT count(*) FROM churn.pipeline) AS pipelines, (SELECT count(*) FROM churn.pipeline_customer) AS histories,
        (SELECT count(*) FROM churn.pipeline_warning) AS warnings, (SELECT count(*) FROM churn.pipeline_queue) AS queued,
        (SELECT count(*) FROM churn.pipeline_run) AS runs;
 
-DELETE FROM churn.alert_event WHERE alert_id IN (SELECT alert_id FROM churn.alert WHERE pipeline LIKE 'shop%');
-DELETE FROM churn.alert WHERE pipeline LIKE 'shop%';
+DELETE FROM churn.alert_event WHERE alert_id IN (SELECT alert_id FROM churn.alert WHERE pipeline LIKE 't\_shop%');
+DELETE FROM churn.alert WHERE pipeline LIKE 't\_shop%';
 DELETE FROM churn.model WHERE name = 'test_pipeline_rules';
 RESET search_path;
 DROP SCHEMA test_pipeline CASCADE;
