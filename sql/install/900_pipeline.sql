@@ -651,7 +651,7 @@ CREATE TYPE churn.pipeline_alert_candidate AS (
 );
 
 CREATE FUNCTION churn.pipeline_raise_alerts(pipeline text, cands churn.pipeline_alert_candidate[]) RETURNS bigint
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 DECLARE
     n bigint;
@@ -715,8 +715,15 @@ COMMENT ON FUNCTION churn.pipeline_raise_alerts(text, churn.pipeline_alert_candi
 -- and of the worker.  run_id is the worker's committed 'running' row, or
 -- NULL (manual: the run row is written in this transaction).  Returns the
 -- run id.
+--
+-- Nested loops are off: the planner's row estimates for a pipeline's slice
+-- of the shared tables can be off by five orders of magnitude (statistics
+-- taken before its first refresh), and a nested loop over such a slice is
+-- quadratic; hash joins cost at worst a scan of the tables.  (With nested
+-- loops off every plan costs more than jit_above_cost, and compiling these
+-- statements would take longer than running them: JIT is off too.)
 CREATE FUNCTION churn.pipeline_execute(p_pipeline_id int, p_run_id bigint) RETURNS bigint
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 DECLARE
     p          churn.pipeline;
@@ -739,6 +746,7 @@ DECLARE
     n_alerts   bigint;
     bg         churn.bgnbd;
     cands      churn.pipeline_alert_candidate[];
+    touched    text[];                  -- customers merged (when not rescoring all)
 BEGIN
     SELECT * INTO p FROM churn.pipeline WHERE pipeline_id = p_pipeline_id FOR NO KEY UPDATE NOWAIT;
     IF NOT FOUND THEN
@@ -824,15 +832,16 @@ BEGIN
             WHERE d.h IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
                               WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id)
-            RETURNING 1
+            RETURNING customer_id
         ), mu AS (
             UPDATE churn.pipeline_customer c SET history = churn.merge(c.history, d.h), touched_run = run
             FROM d
             WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id AND d.h IS NOT NULL
-            RETURNING 1
+            RETURNING c.customer_id
         )
-        SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu)
-        INTO n_new, n_merged;
+        SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu),
+               ARRAY(SELECT mi.customer_id FROM mi UNION ALL SELECT mu.customer_id FROM mu)
+        INTO n_new, n_merged, touched;
     END IF;
     t1 := clock_timestamp();
 
@@ -867,7 +876,7 @@ BEGIN
                greatest(0, churn.history_spend(c.history, today, 365)) AS spend_365
         FROM churn.pipeline_customer c
         CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
-        WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run)
+        WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.customer_id = ANY (touched))
           AND f.first_purchase IS NOT NULL
     ), x AS (
         SELECT s.*,
@@ -905,7 +914,9 @@ BEGIN
                   IS DISTINCT FROM (sc.f, sc.p_churn, sc.p_alive, sc.expected, sc.predicted_value, sc.spend_365,
                                     tt.code, tt.value_segment) AS changed
         FROM sc
-        LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
+        LEFT JOIN (SELECT w0.* FROM churn.pipeline_warning w0
+                   WHERE w0.pipeline_id = p.pipeline_id AND (rescore OR w0.customer_id = ANY (touched))) w
+               ON w.customer_id = sc.customer_id
         CROSS JOIN LATERAL churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code) tt
         WHERE tt.code IS NOT NULL           -- no score, no tier (p_churn NULL)
     ), t AS (
@@ -939,6 +950,7 @@ BEGIN
             run_id = run
         FROM t
         WHERE t.changed AND NOT t.is_new AND w.pipeline_id = p.pipeline_id AND w.customer_id = t.customer_id
+          AND (rescore OR w.customer_id = ANY (touched))
         RETURNING 1
     ), tc AS (
         INSERT INTO churn.pipeline_tier_change (pipeline_id, run_id, customer_id, at, as_of, from_code, to_code,
