@@ -746,7 +746,6 @@ DECLARE
     n_alerts   bigint;
     bg         churn.bgnbd;
     cands      churn.pipeline_alert_candidate[];
-    touched    text[];                  -- customers merged (when not rescoring all)
 BEGIN
     SELECT * INTO p FROM churn.pipeline WHERE pipeline_id = p_pipeline_id FOR NO KEY UPDATE NOWAIT;
     IF NOT FOUND THEN
@@ -839,9 +838,8 @@ BEGIN
             WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id AND d.h IS NOT NULL
             RETURNING c.customer_id
         )
-        SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu),
-               ARRAY(SELECT mi.customer_id FROM mi UNION ALL SELECT mu.customer_id FROM mu)
-        INTO n_new, n_merged, touched;
+        SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu)
+        INTO n_new, n_merged;
     END IF;
     t1 := clock_timestamp();
 
@@ -876,7 +874,7 @@ BEGIN
                greatest(0, churn.history_spend(c.history, today, 365)) AS spend_365
         FROM churn.pipeline_customer c
         CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
-        WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.customer_id = ANY (touched))
+        WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run)
           AND f.first_purchase IS NOT NULL
     ), x AS (
         SELECT s.*,
@@ -914,9 +912,7 @@ BEGIN
                   IS DISTINCT FROM (sc.f, sc.p_churn, sc.p_alive, sc.expected, sc.predicted_value, sc.spend_365,
                                     tt.code, tt.value_segment) AS changed
         FROM sc
-        LEFT JOIN (SELECT w0.* FROM churn.pipeline_warning w0
-                   WHERE w0.pipeline_id = p.pipeline_id AND (rescore OR w0.customer_id = ANY (touched))) w
-               ON w.customer_id = sc.customer_id
+        LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
         CROSS JOIN LATERAL churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code) tt
         WHERE tt.code IS NOT NULL           -- no score, no tier (p_churn NULL)
     ), t AS (
@@ -950,7 +946,6 @@ BEGIN
             run_id = run
         FROM t
         WHERE t.changed AND NOT t.is_new AND w.pipeline_id = p.pipeline_id AND w.customer_id = t.customer_id
-          AND (rescore OR w.customer_id = ANY (touched))
         RETURNING 1
     ), tc AS (
         INSERT INTO churn.pipeline_tier_change (pipeline_id, run_id, customer_id, at, as_of, from_code, to_code,
