@@ -92,6 +92,11 @@ SELECT pipeline, schedule, next_run_at FROM churn.alter_pipeline('t_shop', sched
 SELECT churn.register_rules('test_pipeline_rules');
 SELECT pipeline, model FROM churn.alter_pipeline('t_shop', model => 'test_pipeline_rules');
 SELECT mode, customers_scored = customers_total AS rescored_all FROM churn.refresh('t_shop');
+-- the pipeline's set-based rule scoring equals churn.predict, customer by customer
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE abs(p_churn - churn.predict('test_pipeline_rules', churn.feature_vector(features)))
+                              > 1e-12) AS differ
+FROM churn.current_warnings WHERE pipeline = 't_shop';
 SELECT count(*) FILTER (WHERE cardinality(drivers) > 0) > 0 AS has_drivers
 FROM churn.current_warnings WHERE pipeline = 't_shop' AND zone <> 'none';
 SELECT pipeline FROM churn.alter_pipeline('t_shop', new_name => 't_shop2');

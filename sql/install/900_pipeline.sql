@@ -746,6 +746,11 @@ DECLARE
     n_alerts   bigint;
     bg         churn.bgnbd;
     cands      churn.pipeline_alert_candidate[];
+    rule_idx   int[];
+    rule_op    text[];
+    rule_thr   float8[];
+    rule_w     float8[];
+    remap      boolean;                 -- model features in another order than churn.feature_names()
 BEGIN
     SELECT * INTO p FROM churn.pipeline WHERE pipeline_id = p_pipeline_id FOR NO KEY UPDATE NOWAIT;
     IF NOT FOUND THEN
@@ -864,6 +869,18 @@ BEGIN
     IF p.model <> 'bgnbd' THEN
         reg := churn.model_get(p.model);
     END IF;
+    remap := reg.feature_names IS DISTINCT FROM churn.feature_names();
+    IF reg.kind = 'rules' THEN
+        -- the ruleset, once: scored below set-based with the noisy-OR of
+        -- churn.rule_score (one SQL function call per customer costs 20x more)
+        SELECT array_agg(array_position(churn.feature_names(), r.feature)), array_agg(r.op),
+               array_agg(r.threshold), array_agg(r.weight)
+        INTO rule_idx, rule_op, rule_thr, rule_w
+        FROM churn.rules r WHERE r.ruleset = reg.ruleset;
+        IF rule_idx IS NULL THEN
+            RAISE EXCEPTION 'ruleset "%" does not exist', reg.ruleset USING ERRCODE = 'undefined_object';
+        END IF;
+    END IF;
 
     -- 3. score (every customer on a new day, else those with new
     -- purchases), write the rows that changed, record tier changes, and
@@ -876,15 +893,21 @@ BEGIN
         CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
         WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run)
           AND f.first_purchase IS NOT NULL
-    ), x AS (
+    ), x AS MATERIALIZED (
+        -- the model's input vector, once per customer (CTEs referenced
+        -- once are inlined, and each reference would recompute it)
         SELECT s.*,
-               CASE WHEN reg.kind IN ('logit', 'xgb', 'rules')
+               CASE WHEN reg.kind IN ('logit', 'xgb', 'rules') AND NOT remap
+                    THEN CASE WHEN reg.kind = 'logit'
+                              THEN ARRAY(SELECT coalesce(e, 0) FROM unnest(s.fv) WITH ORDINALITY u(e, i) ORDER BY u.i)
+                              ELSE s.fv END
+                    WHEN reg.kind IN ('logit', 'xgb', 'rules')
                     THEN ARRAY(SELECT coalesce(s.fv[array_position(churn.feature_names(), fn.n)],
                                                CASE WHEN reg.kind = 'logit' THEN 0 END)
                                FROM unnest(reg.feature_names) WITH ORDINALITY fn(n, i) ORDER BY fn.i)
                END AS mx
         FROM s
-    ), sc AS (
+    ), sc AS MATERIALIZED (
         SELECT x.customer_id, x.f, x.mx, x.spend_365,
                CASE WHEN p.model = 'bgnbd'
                     THEN churn.bgnbd_p_churn(bg, p.horizon_days / 7.0, (x.f).x, (x.f).t_x / 7, (x.f).t / 7)
@@ -896,7 +919,11 @@ BEGIN
                                             (x.f).t_x / reg.time_unit_days, (x.f).t / reg.time_unit_days)
                     WHEN reg.kind = 'logit' THEN churn.logit_predict(reg.logit, x.mx)
                     WHEN reg.kind = 'xgb' THEN churn.xgb_predict(reg.xgb, x.mx)
-                    ELSE (churn.rule_score(x.mx, reg.ruleset)).score
+                    ELSE (SELECT 1 - coalesce(exp(sum(ln(greatest(1 - u.w, 1e-300)))), 1)
+                          FROM unnest(rule_idx, rule_op, rule_thr, rule_w) u(i, op, thr, w)
+                          WHERE CASE u.op WHEN '<' THEN x.mx[u.i] < u.thr WHEN '<=' THEN x.mx[u.i] <= u.thr
+                                          WHEN '>' THEN x.mx[u.i] > u.thr WHEN '>=' THEN x.mx[u.i] >= u.thr
+                                          WHEN '=' THEN x.mx[u.i] = u.thr ELSE x.mx[u.i] <> u.thr END)
                END AS p_churn,
                churn.bgnbd_p_alive(bg, (x.f).x, (x.f).t_x / 7, (x.f).t / 7) AS p_alive,
                churn.bgnbd_expected(bg, p.horizon_days / 7.0, (x.f).x, (x.f).t_x / 7, (x.f).t / 7) AS expected,
