@@ -8,11 +8,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 customers=${1:-60000}
-cw_build_install
-cw_start_cluster
-cw_psql -d postgres -c 'CREATE DATABASE churn_bench' >/dev/null
-export PGDATABASE=churn_bench
-cw_psql -c 'CREATE EXTENSION churn_warning' >/dev/null
+cw_bench_cluster
 
 # Best of three runs of a query, in milliseconds.
 best_ms() {

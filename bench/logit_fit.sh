@@ -5,9 +5,5 @@
 #   BENCH_ROWS=1000000 BENCH_FEATURES=20 BENCH_REPEAT=3 bench/logit_fit.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-cw_build_install
-cw_start_cluster
-cw_psql -d postgres -c 'CREATE DATABASE churn_bench'
-export PGDATABASE=churn_bench
-cw_psql -c 'CREATE EXTENSION churn_warning'
+cw_bench_cluster
 "$CW_PYTHON" "$CW_ROOT/bench/logit_fit.py"

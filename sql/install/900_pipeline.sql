@@ -637,7 +637,7 @@ DECLARE
 BEGIN
     SELECT pipeline_id INTO id FROM churn.pipeline WHERE name = p_name;
     run := churn.pipeline_execute(id, NULL);
-    RETURN (SELECT to_jsonb(r) FROM churn.pipeline_run r WHERE r.run_id = run);
+    RETURN jsonb_build_object('run_id', run);
 END
 $$;
 
@@ -932,7 +932,7 @@ BEGIN
         FROM x
     ), t0 AS (
         SELECT sc.*, tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
-               w.code AS prev_code, w.changed_at AS prev_changed_at, w.customer_id IS NULL AS is_new,
+               w.code AS prev_code, w.customer_id IS NULL AS is_new,
                w.customer_id IS NULL
                OR (w.features, w.p_churn, w.p_alive, w.expected_purchases, w.predicted_value, w.annual_value,
                    w.code, w.value_segment)
