@@ -107,8 +107,17 @@ SELECT pipeline, state, next_run_at FROM churn.pause_pipeline('t_shop');
 SELECT status FROM churn.refresh('t_shop');   -- a paused pipeline can still be refreshed by hand
 SELECT pipeline, state, next_run_at FROM churn.resume_pipeline('t_shop');
 
+-- churn.history_spend: net spend of the days in (as_of - days, as_of]
+SELECT churn.history_spend(h, '2024-01-10', 5) AS last_5_days, churn.history_spend(h, '2024-01-10', 1) AS last_day,
+       churn.history_spend(h, '2023-12-31', 30) AS before_first
+FROM (SELECT churn.history_agg(d, a) AS h
+      FROM (VALUES (date '2024-01-01', 10.0::float8), ('2024-01-06', 20), ('2024-01-08', -5), ('2024-01-10', 7),
+                   ('2024-01-11', 100)) v(d, a)) s;
+SELECT churn.history_spend(NULL, '2024-01-10', 5) AS null_history;
+
 -- errors
 \set VERBOSITY terse
+SELECT churn.history_spend(churn.history_agg(date '2024-01-01', 1.0::float8), '2024-01-10', 0);
 SELECT churn.create_pipeline('t_shop', 'purchases');
 SELECT churn.create_pipeline(NULL, 'purchases');
 SELECT churn.create_pipeline('', 'purchases');
