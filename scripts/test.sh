@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole churn_warning test suite on a throwaway cluster:
-#   pg_regress  sql/*.sql against expected/*.out (the SQL surface)
+#   pg_regress  test/sql/*.sql against test/expected/*.out (the SQL surface)
 #   TAP         test/tap/*.pl with PostgreSQL::Test::Cluster (worker, restarts)
 #   reference   test/reference/check_*  (outside references: CDNOW, statsmodels,
 #               xgboost), each an executable that exits 0 when it agrees
@@ -32,7 +32,7 @@ run_regress() {
 	cw_start_cluster
 	cw_log "pg_regress"
 	out=$(mktemp)
-	# pg_regress writes results/ and regression.diffs into the source tree.
+	# pg_regress writes results/ and regression.diffs into test/ (--outputdir=test).
 	make -C "$CW_ROOT" -s installcheck PG_CONFIG="$CW_PGBIN/pg_config" \
 		${tests[@]:+REGRESS="${tests[*]}"} >"$out" 2>&1 || true
 	cat "$out"
@@ -41,8 +41,8 @@ run_regress() {
 		if [ "$status" = ok ]; then pass; else fail "regress/$name"; fi
 	done < <(sed -nE 's/^(test|     ) *([A-Za-z0-9_]+) +\.\.\. +(ok|FAILED|failed).*/\2 \3/p; s/^(ok|not ok) +[0-9]+ +[-+] +([A-Za-z0-9_]+) .*/\2 \1/p' "$out" |
 		sed -E 's/ not$/ FAILED/; s/ not ok$/ FAILED/')
-	if grep -q 'regression.diffs' "$out" && [ -f "$CW_ROOT/regression.diffs" ]; then
-		head -200 "$CW_ROOT/regression.diffs"
+	if grep -q 'regression.diffs' "$out" && [ -f "$CW_ROOT/test/regression.diffs" ]; then
+		head -200 "$CW_ROOT/test/regression.diffs"
 	fi
 	rm -f "$out"
 	cw_stop_cluster

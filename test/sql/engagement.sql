@@ -20,9 +20,9 @@ FROM ev WHERE cid = 1;
 SELECT '{2024-01-02:visit:2,2024-01-01:complaint:1,2024-01-02:VISIT:1}'::churn.engagement;
 SELECT churn.merge('{2024-01-01:visit:1}'::churn.engagement, '{2024-01-01:visit:2,2024-01-05:review:1:1:1:2}');
 CREATE TABLE eb AS SELECT cid, churn.engagement_agg(ts, kind, rating) e FROM ev GROUP BY cid;
-\copy eb TO 'results/engagement.bin' (FORMAT binary)
+\copy eb TO 'test/results/engagement.bin' (FORMAT binary)
 CREATE TABLE eb2 (LIKE eb);
-\copy eb2 FROM 'results/engagement.bin' (FORMAT binary)
+\copy eb2 FROM 'test/results/engagement.bin' (FORMAT binary)
 SELECT count(*) AS same FROM eb JOIN eb2 USING (cid) WHERE eb.e::text = eb2.e::text;
 -- bad input
 SELECT churn.engagement_agg(now(), 'purchase');

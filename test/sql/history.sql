@@ -88,9 +88,9 @@ SELECT churn.churned('{2024-01-01:1}', 'infinity', 10);
 CREATE TABLE hb (id int, h churn.history);
 INSERT INTO hb SELECT cid, churn.history_agg(ts, amount) FROM p GROUP BY cid;
 INSERT INTO hb VALUES (3, '{}'), (4, '{0044-03-15 BC:1.5:7}');
-\copy hb TO 'results/history.bin' (FORMAT binary)
+\copy hb TO 'test/results/history.bin' (FORMAT binary)
 CREATE TABLE hb2 (LIKE hb);
-\copy hb2 FROM 'results/history.bin' (FORMAT binary)
+\copy hb2 FROM 'test/results/history.bin' (FORMAT binary)
 SELECT count(*) AS same FROM hb JOIN hb2 USING (id) WHERE hb.h::text = hb2.h::text;
 
 -- parallel aggregation: partial states travel between processes as churn.history
