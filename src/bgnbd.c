@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include "probmodels.h"
+#include "numeric.h"
 
 #include <math.h>
 
@@ -228,16 +229,6 @@ typedef struct BgnbdFitCtx
 			   *itx;			/* per evaluation: log(alpha+.), 1/(alpha+.) */
 } BgnbdFitCtx;
 
-/* Sort doubles ascending. */
-static int
-BgnbdCmpDouble(const void *pa, const void *pb)
-{
-	double		a = *(const double *) pa;
-	double		b = *(const double *) pb;
-
-	return a < b ? -1 : (a > b ? 1 : 0);
-}
-
 /* Distinct sorted values of v[0..n-1] (v is sorted in place). */
 static int
 BgnbdDistinct(double *v, int n)
@@ -245,7 +236,7 @@ BgnbdDistinct(double *v, int n)
 	int			i,
 				k = 0;
 
-	qsort(v, n, sizeof(double), BgnbdCmpDouble);
+	qsort(v, n, sizeof(double), CompareFloat8);
 	for (i = 0; i < n; i++)
 		if (k == 0 || v[i] != v[k - 1])
 			v[k++] = v[i];
@@ -441,10 +432,7 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	bool		nulls[8] = {0};
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("bgnbd_fit_final called in non-aggregate context")));
+	(void) ChurnAggContext(fcinfo, "bgnbd_fit_final");
 	e = ProbStateSortedEntries(st, &ne);
 	if (ne == 0)
 		PG_RETURN_NULL();		/* no rows, or total weight 0 */

@@ -3,8 +3,10 @@
  * churn_warning.h
  *	  Declarations shared by every subsystem of the churn_warning extension.
  *
- * Each subsystem has its own header (history.h, probmodels.h, mlmodels.h,
- * eval.h, ...); this one holds only what all of them use.
+ * Each subsystem has its own header (daylog.h, history.h, engagement.h,
+ * days.h, probmodels.h, mlmodels.h, eval.h, ...), numeric.h holds the
+ * numeric helpers several of them share; this one holds only what all of
+ * them use.
  *
  *-------------------------------------------------------------------------
  */

@@ -22,7 +22,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "history.h"
+#include "daylog.h"
 
 #include "utils/memutils.h"
 

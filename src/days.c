@@ -13,7 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "history.h"
+#include "days.h"
 
 #include "datatype/timestamp.h"
 #include "pgtime.h"

@@ -10,7 +10,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "history.h"
+#include "engagement.h"
+#include "days.h"
 
 #include <math.h>
 

@@ -21,6 +21,7 @@
  *-------------------------------------------------------------------------
  */
 #include "eval.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <string.h>
@@ -173,17 +174,6 @@ ExactSumValue(ExactSum *s)
  * Helpers shared by the aggregates
  * ------------------------------------------------------------------------
  */
-
-/* The aggregate memory context, or an error when not called as aggregate. */
-static MemoryContext
-EvalAggContext(FunctionCallInfo fcinfo, const char *what)
-{
-	MemoryContext aggctx;
-
-	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "%s called in non-aggregate context", what);
-	return aggctx;
-}
 
 /* Read and check the optional bins argument (argument number argno). */
 static int32
@@ -347,12 +337,8 @@ EvalBinArray(FunctionCallInfo fcinfo, EvalBin *bins, int nbins)
  */
 typedef struct EvalRankState
 {
-	int64		npos;			/* rows with label true */
-	int64		nneg;			/* rows with label false */
-	int64		cappos;
-	int64		capneg;
-	double	   *pos;			/* scores of positives */
-	double	   *neg;			/* scores of negatives */
+	Float8Array pos;			/* scores of positives */
+	Float8Array neg;			/* scores of negatives */
 	int32		bins;			/* bins for churn.lift */
 	bool		sorted;			/* both arrays sorted ascending */
 } EvalRankState;
@@ -372,43 +358,11 @@ EvalRankNew(MemoryContext ctx, int32 bins, int64 cappos, int64 capneg)
 {
 	EvalRankState *st = MemoryContextAllocZero(ctx, sizeof(EvalRankState));
 
-	st->cappos = Max(cappos, 256);
-	st->capneg = Max(capneg, 256);
-	st->pos = MemoryContextAllocHuge(ctx, sizeof(double) * st->cappos);
-	st->neg = MemoryContextAllocHuge(ctx, sizeof(double) * st->capneg);
+	Float8ArrayInit(&st->pos, ctx, Max(cappos, 256));
+	Float8ArrayInit(&st->neg, ctx, Max(capneg, 256));
 	st->bins = bins;
 	st->sorted = true;
 	return st;
-}
-
-/* Make room for extra more positives and extrn more negatives. */
-static void
-EvalRankReserve(EvalRankState *st, int64 extrp, int64 extrn)
-{
-	if (st->npos + extrp > st->cappos)
-	{
-		int64		cap = Max(st->cappos * 2, st->npos + extrp);
-
-		st->pos = repalloc_huge(st->pos, sizeof(double) * cap);
-		st->cappos = cap;
-	}
-	if (st->nneg + extrn > st->capneg)
-	{
-		int64		cap = Max(st->capneg * 2, st->nneg + extrn);
-
-		st->neg = repalloc_huge(st->neg, sizeof(double) * cap);
-		st->capneg = cap;
-	}
-}
-
-/* qsort comparator for doubles (no NaN can be stored). */
-static int
-EvalCmpDouble(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
 }
 
 /* Sort both score arrays ascending (idempotent). */
@@ -417,9 +371,9 @@ EvalRankSort(EvalRankState *st)
 {
 	if (st->sorted)
 		return;
-	qsort(st->pos, st->npos, sizeof(double), EvalCmpDouble);
+	Float8ArraySort(&st->pos);
 	CHECK_FOR_INTERRUPTS();
-	qsort(st->neg, st->nneg, sizeof(double), EvalCmpDouble);
+	Float8ArraySort(&st->neg);
 	st->sorted = true;
 }
 
@@ -427,7 +381,7 @@ EvalRankSort(EvalRankState *st)
 Datum
 churn_eval_rank_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = EvalAggContext(fcinfo, "churn_eval_rank_trans");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_rank_trans");
 	EvalRankState *st = PG_ARGISNULL(0) ? NULL : (EvalRankState *) PG_GETARG_POINTER(0);
 	int32		bins = EvalGetBins(fcinfo, 3);
 	double		score;
@@ -445,16 +399,7 @@ churn_eval_rank_trans(PG_FUNCTION_ARGS)
 	if (st == NULL)
 		st = EvalRankNew(aggctx, bins, 0, 0);
 
-	if (PG_GETARG_BOOL(2))
-	{
-		EvalRankReserve(st, 1, 0);
-		st->pos[st->npos++] = score;
-	}
-	else
-	{
-		EvalRankReserve(st, 0, 1);
-		st->neg[st->nneg++] = score;
-	}
+	Float8ArrayAppend(PG_GETARG_BOOL(2) ? &st->pos : &st->neg, score);
 	st->sorted = false;
 	PG_RETURN_POINTER(st);
 }
@@ -463,7 +408,7 @@ churn_eval_rank_trans(PG_FUNCTION_ARGS)
 Datum
 churn_eval_rank_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = EvalAggContext(fcinfo, "churn_eval_rank_combine");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_rank_combine");
 	EvalRankState *st1 = PG_ARGISNULL(0) ? NULL : (EvalRankState *) PG_GETARG_POINTER(0);
 	EvalRankState *st2 = PG_ARGISNULL(1) ? NULL : (EvalRankState *) PG_GETARG_POINTER(1);
 
@@ -474,17 +419,12 @@ churn_eval_rank_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(st1);
 	}
 	if (st1 == NULL)
-		st1 = EvalRankNew(aggctx, st2->bins, st2->npos, st2->nneg);
+		st1 = EvalRankNew(aggctx, st2->bins, st2->pos.n, st2->neg.n);
 	else if (st1->bins != st2->bins)
 		EvalBinsMismatch(st1->bins, st2->bins);
 
-	EvalRankReserve(st1, st2->npos, st2->nneg);
-	if (st2->npos > 0)
-		memcpy(st1->pos + st1->npos, st2->pos, sizeof(double) * st2->npos);
-	if (st2->nneg > 0)
-		memcpy(st1->neg + st1->nneg, st2->neg, sizeof(double) * st2->nneg);
-	st1->npos += st2->npos;
-	st1->nneg += st2->nneg;
+	Float8ArrayAppendMany(&st1->pos, st2->pos.data, st2->pos.n);
+	Float8ArrayAppendMany(&st1->neg, st2->neg.data, st2->neg.n);
 	st1->sorted = false;
 	PG_RETURN_POINTER(st1);
 }
@@ -499,17 +439,17 @@ churn_eval_rank_serialize(PG_FUNCTION_ARGS)
 	bytea	   *out;
 	char	   *p;
 
-	len = sizeof(EvalRankWire) + sizeof(double) * (Size) (st->npos + st->nneg);
+	len = sizeof(EvalRankWire) + sizeof(double) * (Size) (st->pos.n + st->neg.n);
 	if (len > MaxAllocSize - VARHDRSZ)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many rows in one parallel worker for an evaluation aggregate"),
 				 errdetail("A worker holds %lld scores; at most %lld can be passed on.",
-						   (long long) (st->npos + st->nneg),
+						   (long long) (st->pos.n + st->neg.n),
 						   (long long) ((MaxAllocSize - VARHDRSZ - sizeof(EvalRankWire)) / sizeof(double))),
 				 errhint("Set max_parallel_workers_per_gather = 0 for this query.")));
-	w.npos = st->npos;
-	w.nneg = st->nneg;
+	w.npos = st->pos.n;
+	w.nneg = st->neg.n;
 	w.bins = st->bins;
 	w.sorted = st->sorted ? 1 : 0;
 	out = (bytea *) palloc(VARHDRSZ + len);
@@ -517,11 +457,11 @@ churn_eval_rank_serialize(PG_FUNCTION_ARGS)
 	p = VARDATA(out);
 	memcpy(p, &w, sizeof(w));
 	p += sizeof(w);
-	if (st->npos > 0)
-		memcpy(p, st->pos, sizeof(double) * st->npos);
-	p += sizeof(double) * st->npos;
-	if (st->nneg > 0)
-		memcpy(p, st->neg, sizeof(double) * st->nneg);
+	if (st->pos.n > 0)
+		memcpy(p, st->pos.data, sizeof(double) * st->pos.n);
+	p += sizeof(double) * st->pos.n;
+	if (st->neg.n > 0)
+		memcpy(p, st->neg.data, sizeof(double) * st->neg.n);
 	PG_RETURN_BYTEA_P(out);
 }
 
@@ -543,13 +483,9 @@ churn_eval_rank_deserialize(PG_FUNCTION_ARGS)
 		len != sizeof(w) + sizeof(double) * (Size) (w.npos + w.nneg))
 		elog(ERROR, "invalid serialized evaluation state");
 	st = EvalRankNew(CurrentMemoryContext, w.bins, w.npos, w.nneg);
-	if (w.npos > 0)
-		memcpy(st->pos, p, sizeof(double) * w.npos);
+	Float8ArrayAppendMany(&st->pos, p, w.npos);
 	p += sizeof(double) * w.npos;
-	if (w.nneg > 0)
-		memcpy(st->neg, p, sizeof(double) * w.nneg);
-	st->npos = w.npos;
-	st->nneg = w.nneg;
+	Float8ArrayAppendMany(&st->neg, p, w.nneg);
 	st->sorted = (w.sorted != 0);
 	PG_RETURN_POINTER(st);
 }
@@ -567,31 +503,31 @@ churn_eval_auc_final(PG_FUNCTION_ARGS)
 	int64		hi = 0;
 	int64		i;
 
-	if (st == NULL || st->npos == 0 || st->nneg == 0)
+	if (st == NULL || st->pos.n == 0 || st->neg.n == 0)
 		PG_RETURN_NULL();
 	/* 2 * npos * nneg must fit in 64 bits (about 6e9 rows of each class) */
-	if ((uint64) st->nneg > (PG_UINT64_MAX / 2) / (uint64) st->npos)
+	if ((uint64) st->neg.n > (PG_UINT64_MAX / 2) / (uint64) st->pos.n)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many rows for churn.auc")));
 	EvalRankSort(st);
-	for (i = 0; i < st->npos; i++)
+	for (i = 0; i < st->pos.n; i++)
 	{
-		double		s = st->pos[i];
+		double		s = st->pos.data[i];
 
 		/* lo = negatives below s, hi = negatives at or below s */
-		while (lo < st->nneg && st->neg[lo] < s)
+		while (lo < st->neg.n && st->neg.data[lo] < s)
 			lo++;
 		if (hi < lo)
 			hi = lo;
-		while (hi < st->nneg && st->neg[hi] <= s)
+		while (hi < st->neg.n && st->neg.data[hi] <= s)
 			hi++;
 		twice_u += 2 * (uint64) lo + (uint64) (hi - lo);
 		if ((i & 0xFFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
 	PG_RETURN_FLOAT8((double) twice_u /
-					 (2.0 * (double) st->npos * (double) st->nneg));
+					 (2.0 * (double) st->pos.n * (double) st->neg.n));
 }
 
 /*
@@ -628,15 +564,15 @@ churn_eval_lift_final(PG_FUNCTION_ARGS)
 	int64		pos = 0;
 	int			b;
 
-	if (st == NULL || st->npos + st->nneg == 0)
+	if (st == NULL || st->pos.n + st->neg.n == 0)
 		PG_RETURN_NULL();
 	EvalRankSort(st);
-	n = st->npos + st->nneg;
+	n = st->pos.n + st->neg.n;
 	bins = palloc0(sizeof(EvalBin) * st->bins);
 	sums = palloc0(sizeof(long double) * st->bins);
 
-	ip = st->npos - 1;
-	in = st->nneg - 1;
+	ip = st->pos.n - 1;
+	in = st->neg.n - 1;
 	while (ip >= 0 || in >= 0)
 	{
 		double		s;
@@ -645,17 +581,17 @@ churn_eval_lift_final(PG_FUNCTION_ARGS)
 		EvalBin    *bin;
 
 		if (ip < 0)
-			s = st->neg[in];
+			s = st->neg.data[in];
 		else if (in < 0)
-			s = st->pos[ip];
+			s = st->pos.data[ip];
 		else
-			s = Max(st->pos[ip], st->neg[in]);
-		while (ip >= 0 && st->pos[ip] == s)
+			s = Max(st->pos.data[ip], st->neg.data[in]);
+		while (ip >= 0 && st->pos.data[ip] == s)
 		{
 			gp++;
 			ip--;
 		}
-		while (in >= 0 && st->neg[in] == s)
+		while (in >= 0 && st->neg.data[in] == s)
 		{
 			gn++;
 			in--;
@@ -692,7 +628,7 @@ typedef struct EvalMeanState
 static EvalMeanState *
 EvalMeanGet(FunctionCallInfo fcinfo, const char *what)
 {
-	MemoryContext aggctx = EvalAggContext(fcinfo, what);
+	MemoryContext aggctx = ChurnAggContext(fcinfo, what);
 
 	if (!PG_ARGISNULL(0))
 		return (EvalMeanState *) PG_GETARG_POINTER(0);
@@ -751,7 +687,7 @@ churn_eval_brier_trans(PG_FUNCTION_ARGS)
 Datum
 churn_eval_mean_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = EvalAggContext(fcinfo, "churn_eval_mean_combine");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_mean_combine");
 	EvalMeanState *st1 = PG_ARGISNULL(0) ? NULL : (EvalMeanState *) PG_GETARG_POINTER(0);
 	EvalMeanState *st2 = PG_ARGISNULL(1) ? NULL : (EvalMeanState *) PG_GETARG_POINTER(1);
 
@@ -851,7 +787,7 @@ EvalCalibBinOf(double p, int32 bins)
 Datum
 churn_eval_calib_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = EvalAggContext(fcinfo, "churn_eval_calib_trans");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_calib_trans");
 	EvalCalibState *st = PG_ARGISNULL(0) ? NULL : (EvalCalibState *) PG_GETARG_POINTER(0);
 	int32		bins = EvalGetBins(fcinfo, 3);
 	EvalCalibBin *bin;
@@ -888,7 +824,7 @@ churn_eval_calib_trans(PG_FUNCTION_ARGS)
 Datum
 churn_eval_calib_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = EvalAggContext(fcinfo, "churn_eval_calib_combine");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_calib_combine");
 	EvalCalibState *st1 = PG_ARGISNULL(0) ? NULL : (EvalCalibState *) PG_GETARG_POINTER(0);
 	EvalCalibState *st2 = PG_ARGISNULL(1) ? NULL : (EvalCalibState *) PG_GETARG_POINTER(1);
 	int			b;

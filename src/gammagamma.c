@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "probmodels.h"
+#include "numeric.h"
 
 #include <math.h>
 
@@ -190,10 +191,7 @@ gg_fit_final(PG_FUNCTION_ARGS)
 	bool		nulls[7] = {0};
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("gg_fit_final called in non-aggregate context")));
+	(void) ChurnAggContext(fcinfo, "gg_fit_final");
 	ctx.e = ProbStateSortedEntries(st, &ctx.n);
 	if (ctx.n == 0)
 		PG_RETURN_NULL();

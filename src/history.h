@@ -1,75 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * history.h
- *	  Per-customer day logs: the churn.history and churn.engagement types.
+ *	  The churn.history type (history.c): a day log with one record per
+ *	  calendar day with any purchase or return.
  *
- * Both types are a "day log": a varlena holding fixed-size records sorted by
- * a key that starts with a day (DateADT), one record per key.  While an
- * aggregate builds one, it lives as an expanded object (see daylog.c) so that
- * appending a row is O(1) and the aggregate's state type can be the real SQL
- * type rather than internal (which lets PostgreSQL ship partial states
- * between parallel workers, and lets Citus push the aggregate down).
- *
- * Flat layout (8-byte aligned):
- *		int32	vl_len_
- *		uint16	version		DAYLOG_VERSION
- *		uint16	kind		DAYLOG_KIND_*
- *		int32	nrec
- *		int32	reserved	zero
- *		records[nrec]		sorted by key, keys unique
+ * The day log itself is declared in daylog.h, the churn.engagement records
+ * in engagement.h and the calendar helpers in days.h; this header includes
+ * all three, so a file that works with customer histories needs only it.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef CHURN_HISTORY_H
 #define CHURN_HISTORY_H
 
-#include "churn_warning.h"
-
-#include "utils/date.h"
-#include "utils/expandeddatum.h"
-#include "utils/timestamp.h"
-
-#define DAYLOG_VERSION		1
-#define DAYLOG_KIND_HISTORY	1
-#define DAYLOG_KIND_ENGAGEMENT 2
-
-typedef struct DayLog
-{
-	int32		vl_len_;
-	uint16		version;
-	uint16		kind;
-	int32		nrec;
-	int32		reserved;
-	/* records follow */
-} DayLog;
-
-#define DAYLOG_HDRSZ		((Size) sizeof(DayLog))
-#define DAYLOG_RECS(log)	((char *) (log) + DAYLOG_HDRSZ)
-
-/* How one kind of day log orders and folds its records. */
-typedef struct DayLogSpec
-{
-	const char *type_name;		/* SQL name, for messages */
-	uint16		kind;
-	Size		rec_size;		/* multiple of 8 */
-	int			(*cmp) (const void *a, const void *b);
-	void		(*absorb) (void *into, const void *from);	/* fold equal keys */
-} DayLogSpec;
-
-/* The expanded (in-memory, appendable) form of a day log. */
-typedef struct DayLogExpanded
-{
-	ExpandedObjectHeader hdr;
-	const DayLogSpec *spec;
-	char	   *recs;
-	int			nrec;
-	int			cap;
-	int			nsorted;		/* recs[0, nsorted) sorted with unique keys */
-	bool		recs_inline;	/* recs is the buffer allocated with the header */
-} DayLogExpanded;
-
-/* records kept in the same allocation as the header until they outgrow it */
-#define DAYLOG_INLINE_RECS	4
+#include "daylog.h"
+#include "days.h"
+#include "engagement.h"
 
 /* churn.history: one record per calendar day with any purchase or return. */
 typedef struct HistoryDay
@@ -79,59 +25,12 @@ typedef struct HistoryDay
 	float8		amount;			/* net spend of the day */
 } HistoryDay;
 
-/* churn.engagement: one record per (day, kind). */
-typedef struct EngagementDay
-{
-	int32		day;			/* DateADT */
-	int16		kind;			/* ENGAGEMENT_* */
-	int16		reserved;
-	int32		events;
-	int32		negatives;		/* reviews rated <= 2, and every complaint */
-	int32		ratings;		/* events that carried a rating */
-	int32		reserved2;
-	float8		rating_sum;
-} EngagementDay;
-
-#define ENGAGEMENT_VISIT		0
-#define ENGAGEMENT_LOGIN		1
-#define ENGAGEMENT_REVIEW		2
-#define ENGAGEMENT_COMPLAINT	3
-#define ENGAGEMENT_INTERACTION	4
-#define ENGAGEMENT_NKINDS		5
-
 extern const DayLogSpec HistorySpec;
-extern const DayLogSpec EngagementSpec;
-extern const char *const EngagementKindNames[ENGAGEMENT_NKINDS];
-
-/* daylog.c */
-extern DayLogExpanded *DayLogExpand(const DayLogSpec *spec, Datum flat,
-									MemoryContext parent, MemoryContext aggcxt);
-extern DayLogExpanded *DayLogTransState(FunctionCallInfo fcinfo, int argno,
-										const DayLogSpec *spec);
-extern void DayLogAppend(DayLogExpanded *elog, const void *rec);
-extern void DayLogAppendFlat(DayLogExpanded *elog, const DayLog *log);
-extern DayLog *DayLogFromDatum(const DayLogSpec *spec, Datum d);
-extern DayLog *DayLogMergeFlat(const DayLogSpec *spec, const DayLog *a, const DayLog *b);
-extern DayLog *DayLogBuild(const DayLogSpec *spec, char *recs, int nrec);
-extern int	DayLogUpperBound(const DayLog *log, Size rec_size, DateADT day);
-extern Datum DayLogCombine(FunctionCallInfo fcinfo, const DayLogSpec *spec);
-
-/* Convert a purchase timestamp to its calendar day in the session TimeZone. */
-extern DateADT ChurnTimestampToDay(TimestampTz ts);
-extern DateADT ChurnCheckDay(DateADT day, const char *what);
-extern int	ChurnFormatDay(char *buf, DateADT day);
-extern DateADT ChurnParseDay(const char *str);
 
 static inline const HistoryDay *
 HistoryDays(const DayLog *log)
 {
 	return (const HistoryDay *) DAYLOG_RECS(log);
-}
-
-static inline const EngagementDay *
-EngagementDays(const DayLog *log)
-{
-	return (const EngagementDay *) DAYLOG_RECS(log);
 }
 
 #endif							/* CHURN_HISTORY_H */

@@ -22,6 +22,7 @@
  *-------------------------------------------------------------------------
  */
 #include "mlmodels.h"
+#include "numeric.h"
 
 #include <float.h>
 #include <math.h>
@@ -50,6 +51,9 @@ PG_FUNCTION_INFO_V1(logit_predict);
 #define LOGIT_CHUNK_BYTES	(256 * 1024)	/* target size of one chunk of rows */
 #define LOGIT_WARM_MIN_ROWS	400000	/* warm-start Newton on a subsample from here */
 #define LOGIT_WARM_ROWS		100000	/* about this many rows in the subsample */
+
+/* Hint of the error for NULL elements in x or coef. */
+#define LOGIT_NULL_HINT		"Impute missing features before fitting or scoring a logistic regression."
 
 /* One chunk of stored rows: a label bitmap and row-major features. */
 typedef struct LogitChunk
@@ -95,36 +99,6 @@ typedef struct LogitPassResult
 	int64		nperfect;		/* rows with |y - p| < LOGIT_PERFECT_TOL */
 	int64		nwrong;			/* rows on the wrong side of p = 1/2 */
 } LogitPassResult;
-
-/* Return the length of a one-dimensional float8[] (0 for '{}'), checking shape. */
-int
-MlVectorLength(ArrayType *a, const char *what, bool allow_nulls)
-{
-	if (ARR_ELEMTYPE(a) != FLOAT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("%s must be a float8[] array", what)));
-	if (ARR_NDIM(a) == 0)
-		return 0;
-	if (ARR_NDIM(a) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional array", what),
-				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
-	if (!allow_nulls && ARR_HASNULL(a) && array_contains_nulls(a))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not contain NULL elements", what),
-				 errhint("Impute missing features before fitting or scoring a logistic regression.")));
-	return ARR_DIMS(a)[0];
-}
-
-/* Raise the error for a non-finite feature value at 1-based position i. */
-static void
-LogitRejectValue(const char *what, int i, double v)
-{
-	ChurnCheckFinite(v, psprintf("%s[%d]", what, i));
-}
 
 /* Create an empty state in the aggregate context. */
 static LogitState *
@@ -215,10 +189,8 @@ LogitTransCommon(FunctionCallInfo fcinfo, bool has_l2)
 	ArrayType  *arr;
 	int			len;
 	double	   *data;
-	int			i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "logit_fit_trans called in non-aggregate context");
+	aggcxt = ChurnAggContext(fcinfo, "logit_fit_trans");
 
 	if (has_l2)
 	{
@@ -245,7 +217,7 @@ LogitTransCommon(FunctionCallInfo fcinfo, bool has_l2)
 		PG_RETURN_POINTER(st);
 
 	arr = PG_GETARG_ARRAYTYPE_P(2);
-	len = MlVectorLength(arr, "x", false);
+	len = Float8VectorLength(arr, "x", false, LOGIT_NULL_HINT);
 	if (st->p < 0)
 		LogitStateSetWidth(st, len);
 	else if (len != st->p)
@@ -255,9 +227,7 @@ LogitTransCommon(FunctionCallInfo fcinfo, bool has_l2)
 				 errdetail("Every row of logit_fit needs the same number of features.")));
 
 	data = len > 0 ? (double *) ARR_DATA_PTR(arr) : NULL;
-	for (i = 0; i < len; i++)
-		if (unlikely(!isfinite(data[i])))
-			LogitRejectValue("x", i + 1, data[i]);
+	Float8VectorCheckFinite(data, len, "x");
 
 	LogitAppend(st, PG_GETARG_BOOL(1), data);
 	PG_RETURN_POINTER(st);
@@ -286,8 +256,7 @@ logit_fit_combine(PG_FUNCTION_ARGS)
 	LogitState *s2;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "logit_fit_combine called in non-aggregate context");
+	aggcxt = ChurnAggContext(fcinfo, "logit_fit_combine");
 
 	s1 = PG_ARGISNULL(0) ? NULL : (LogitState *) PG_GETARG_POINTER(0);
 	s2 = PG_ARGISNULL(1) ? NULL : (LogitState *) PG_GETARG_POINTER(1);
@@ -402,8 +371,7 @@ logit_fit_deserial(PG_FUNCTION_ARGS)
 	const char *xp;
 	int64		row = 0;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "logit_fit_deserial called in non-aggregate context");
+	aggcxt = ChurnAggContext(fcinfo, "logit_fit_deserial");
 	if (len < sizeof(LogitSerialHeader))
 		elog(ERROR, "logit_fit: truncated serialized state");
 	memcpy(&h, payload, sizeof(h));
@@ -666,105 +634,6 @@ LogitPass(const LogitState *st, const double *beta, double *g, double *H,
 	res->nwrong = nwrong;
 }
 
-/*
- * Cholesky factorisation A = L L' in place (A symmetric, upper triangle
- * filled, row-major k x k; L is written to the lower triangle).  Returns the
- * index of the first column whose pivot is not clearly positive relative to
- * its diagonal (a singular or nearly singular A), or -1 on success.
- */
-static int
-LogitCholesky(double *A, int k)
-{
-	int			i,
-				j,
-				l;
-
-	for (i = 0; i < k; i++)
-		for (j = i + 1; j < k; j++)
-			A[j * k + i] = A[i * k + j];
-
-	for (j = 0; j < k; j++)
-	{
-		double		diag = A[j * k + j];
-		double		d = diag;
-
-		for (l = 0; l < j; l++)
-			d -= A[j * k + l] * A[j * k + l];
-		if (!(diag > 0) || !(d > LOGIT_PIVOT_TOL * diag) || !isfinite(d))
-			return j;
-		d = sqrt(d);
-		A[j * k + j] = d;
-		for (i = j + 1; i < k; i++)
-		{
-			double		s = A[i * k + j];
-
-			for (l = 0; l < j; l++)
-				s -= A[i * k + l] * A[j * k + l];
-			A[i * k + j] = s / d;
-		}
-	}
-	return -1;
-}
-
-/* Solve L L' x = b for x (in place in b) with the factor from LogitCholesky. */
-static void
-LogitCholSolve(const double *L, int k, double *b)
-{
-	int			i,
-				l;
-
-	for (i = 0; i < k; i++)
-	{
-		double		s = b[i];
-
-		for (l = 0; l < i; l++)
-			s -= L[i * k + l] * b[l];
-		b[i] = s / L[i * k + i];
-	}
-	for (i = k - 1; i >= 0; i--)
-	{
-		double		s = b[i];
-
-		for (l = i + 1; l < k; l++)
-			s -= L[l * k + i] * b[l];
-		b[i] = s / L[i * k + i];
-	}
-}
-
-/* diag((L L')^-1) into out, via the inverse of the triangular factor. */
-static void
-LogitInverseDiag(const double *L, int k, double *out)
-{
-	double	   *inv = palloc0((Size) k * k * sizeof(double));
-	int			i,
-				j,
-				l;
-
-	/* inv = L^-1, lower triangular, column by column */
-	for (j = 0; j < k; j++)
-	{
-		inv[j * k + j] = 1.0 / L[j * k + j];
-		for (i = j + 1; i < k; i++)
-		{
-			double		s = 0.0;
-
-			for (l = j; l < i; l++)
-				s -= L[i * k + l] * inv[l * k + j];
-			inv[i * k + j] = s / L[i * k + i];
-		}
-	}
-	/* (L L')^-1 = inv' inv: diagonal entry j is the sum of squares of column j */
-	for (j = 0; j < k; j++)
-	{
-		double		s = 0.0;
-
-		for (i = j; i < k; i++)
-			s += inv[i * k + j] * inv[i * k + j];
-		out[j] = s;
-	}
-	pfree(inv);
-}
-
 /* Build a float8[] from a C array. */
 static ArrayType *
 LogitFloat8Array(const double *v, int n)
@@ -912,7 +781,7 @@ LogitNewton(const LogitState *st, LogitWork *w, double tol, bool quiet)
 
 		/* Newton step: solve H delta = g with H = -Hessian of the objective */
 		LogitPenalisedHessian(w);
-		bad = LogitCholesky(w->H, k);
+		bad = CholeskyDecompose(w->H, k, LOGIT_PIVOT_TOL);
 		if (bad >= 0)
 		{
 			if (quiet)
@@ -927,7 +796,7 @@ LogitNewton(const LogitState *st, LogitWork *w, double tol, bool quiet)
 			LogitSeparationError(st, &w->res);
 		}
 		memcpy(w->delta, w->g, k * sizeof(double));
-		LogitCholSolve(w->H, k, w->delta);
+		CholeskySolve(w->H, k, w->delta);
 
 		memcpy(w->beta_old, w->beta, k * sizeof(double));
 		obj_old = obj;
@@ -1097,13 +966,13 @@ logit_fit_final(PG_FUNCTION_ARGS)
 				 errhint("The result has converged = false; consider scaling the features or adding an L2 penalty.")));
 		/* the last pass was at w.beta: factor its Hessian for the std errors */
 		LogitPenalisedHessian(&w);
-		w.factored = LogitCholesky(w.H, k) < 0;
+		w.factored = CholeskyDecompose(w.H, k, LOGIT_PIVOT_TOL) < 0;
 	}
 
 	/* Standard errors: sqrt(diag(H^-1)) with H the negative Hessian. */
 	if (w.factored)
 	{
-		LogitInverseDiag(w.H, k, se);
+		CholeskyInverseDiag(w.H, k, se);
 		for (j = 0; j < k; j++)
 			se[j] = sqrt(se[j]);
 	}
@@ -1150,7 +1019,7 @@ LogitGetModel(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("the model has no coefficients (coef is NULL)")));
 	a = DatumGetArrayTypeP(d);
-	n = MlVectorLength(a, "coef", false);
+	n = Float8VectorLength(a, "coef", false, LOGIT_NULL_HINT);
 	if (n < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1181,7 +1050,7 @@ logit_predict(PG_FUNCTION_ARGS)
 {
 	LogitPredictCache *m = LogitGetModel(fcinfo);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
-	int			len = MlVectorLength(arr, "x", false);
+	int			len = Float8VectorLength(arr, "x", false, LOGIT_NULL_HINT);
 	const double *x = len > 0 ? (const double *) ARR_DATA_PTR(arr) : NULL;
 	double		eta = m->coef[0];
 	int			i;
@@ -1190,12 +1059,9 @@ logit_predict(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("x has %d elements but the model has %d features", len, m->ncoef - 1)));
+	Float8VectorCheckFinite(x, len, "x");
 	for (i = 0; i < len; i++)
-	{
-		if (unlikely(!isfinite(x[i])))
-			LogitRejectValue("x", i + 1, x[i]);
 		eta += m->coef[i + 1] * x[i];
-	}
 	if (isnan(eta))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -14,16 +14,7 @@
 
 #include "churn_warning.h"
 
-#include "utils/array.h"
-
 /* Most features a logistic regression accepts (the Hessian is k x k). */
 #define LOGIT_MAX_FEATURES 4096
-
-/*
- * Check that a float8[] feature vector is one-dimensional (or empty) and
- * return its length; what names the argument in errors.  NULL elements are
- * rejected unless allow_nulls.
- */
-extern int	MlVectorLength(ArrayType *a, const char *what, bool allow_nulls);
 
 #endif							/* CHURN_MLMODELS_H */

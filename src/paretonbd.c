@@ -25,6 +25,7 @@
  *-------------------------------------------------------------------------
  */
 #include "probmodels.h"
+#include "numeric.h"
 
 #include <math.h>
 
@@ -278,10 +279,7 @@ pnbd_fit_final(PG_FUNCTION_ARGS)
 	bool		nulls[8] = {0};
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pnbd_fit_final called in non-aggregate context")));
+	(void) ChurnAggContext(fcinfo, "pnbd_fit_final");
 	ctx.e = ProbStateSortedEntries(st, &ctx.n);
 	if (ctx.n == 0)
 		PG_RETURN_NULL();

@@ -21,6 +21,7 @@
 #include "churn_warning.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -36,8 +37,8 @@ PG_FUNCTION_INFO_V1(pipeline_read);
 #define READ_BATCH_ROWS 1000
 
 /* Start a GUC nest level with a search_path that user objects cannot shadow. */
-static int
-PipelineLockSearchPath(void)
+int
+ChurnLockSearchPath(void)
 {
 	int			nest = NewGUCNestLevel();
 
@@ -47,19 +48,103 @@ PipelineLockSearchPath(void)
 	return nest;
 }
 
-/* The role that owns the extension (and so its internal functions). */
-static Oid
-ExtensionOwner(void)
+/* The role that owns the extension (and so its internal functions); needs SPI. */
+Oid
+ChurnExtensionOwner(void)
 {
 	bool		isnull;
 	Datum		d;
 
 	if (SPI_execute("SELECT extowner FROM pg_catalog.pg_extension "
-					"WHERE extname = 'churn_warning'", true, 1) != SPI_OK_SELECT ||
+					"WHERE extname OPERATOR(pg_catalog.=) 'churn_warning'", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "extension churn_warning is not installed in this database");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return DatumGetObjectId(d);
+}
+
+/*
+ * Run what follows as the extension's owner, inside a security-restricted
+ * operation with a fixed search_path; needs SPI.
+ */
+void
+ChurnBecomeExtensionOwner(ChurnPrivilegeSwitch *sw)
+{
+	Oid			owner = ChurnExtensionOwner();
+
+	GetUserIdAndSecContext(&sw->userid, &sw->sec_context);
+	SetUserIdAndSecContext(owner, sw->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	sw->nest = ChurnLockSearchPath();
+}
+
+/* Back to the rights in force before ChurnBecomeExtensionOwner. */
+void
+ChurnRestorePrivileges(ChurnPrivilegeSwitch *sw)
+{
+	AtEOXact_GUC(true, sw->nest);
+	SetUserIdAndSecContext(sw->userid, sw->sec_context);
+}
+
+/*
+ * Call churn.<internal>(the caller's arguments..., caller oid) as the
+ * extension's owner and return its result.  The public function is a C
+ * function without SECURITY DEFINER, so GetUserId() is the role that
+ * called it (inside another role's SECURITY DEFINER function, that role),
+ * which the internal function may trust: only the extension's owner can
+ * execute it.
+ */
+Datum
+ChurnCallInternal(FunctionCallInfo fcinfo, const char *internal)
+{
+	Oid			caller = GetUserId();
+	Oid			fn = fcinfo->flinfo->fn_oid;
+	Oid			rettype;
+	Oid		   *argtypes;
+	int			nargs;
+	Oid		   *types;
+	Datum	   *values;
+	char	   *nulls;
+	StringInfoData sql;
+	ChurnPrivilegeSwitch sw;
+	Datum		result;
+	bool		isnull;
+	int16		typlen;
+	bool		typbyval;
+
+	rettype = get_func_signature(fn, &argtypes, &nargs);
+	types = palloc((nargs + 1) * sizeof(Oid));
+	values = palloc((nargs + 1) * sizeof(Datum));
+	nulls = palloc((nargs + 1) * sizeof(char));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT churn.%s(", quote_identifier(internal));
+	for (int i = 0; i < nargs; i++)
+	{
+		types[i] = argtypes[i];
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		appendStringInfo(&sql, "$%d, ", i + 1);
+	}
+	types[nargs] = OIDOID;
+	values[nargs] = ObjectIdGetDatum(caller);
+	nulls[nargs] = ' ';
+	appendStringInfo(&sql, "$%d)", nargs + 1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ChurnBecomeExtensionOwner(&sw);
+	if (SPI_execute_with_args(sql.data, nargs + 1, types, values, nulls, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "churn.%s returned no row", internal);
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	get_typlenbyval(rettype, &typlen, &typbyval);
+	if (!isnull)
+		result = SPI_datumTransfer(result, typbyval, typlen);
+	ChurnRestorePrivileges(&sw);
+	SPI_finish();
+	if (isnull)
+		PG_RETURN_NULL();
+	return result;
 }
 
 /*
@@ -106,10 +191,10 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	runner = ExtensionOwner();
+	runner = ChurnExtensionOwner();
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(runner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	nest = PipelineLockSearchPath();
+	nest = ChurnLockSearchPath();
 
 	if (strcmp(op, "create") != 0)
 	{
@@ -230,6 +315,8 @@ pipeline_read(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the source of pipeline \"%s\" no longer exists", name),
 				 errhint("Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).")));
+	/* a column retyped since the pipeline was set up fails here, before any read */
+	(void) PipelineCheckColumns(source, customer_col, ts_col, amount_col, ts_kind);
 	nspname = get_namespace_name(get_rel_namespace(source));
 	query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8) "
 					 "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
@@ -241,7 +328,7 @@ pipeline_read(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	nest = PipelineLockSearchPath();
+	nest = ChurnLockSearchPath();
 	(void) set_config_option("TimeZone", time_zone, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	PushActiveSnapshot(GetTransactionSnapshot());

@@ -8,6 +8,7 @@
  *-------------------------------------------------------------------------
  */
 #include "probmodels.h"
+#include "numeric.h"
 
 #include <float.h>
 #include <math.h>
@@ -140,12 +141,8 @@ ProbStateAdd(ProbState *st, int32 x, double v1, double v2, double w)
 ProbState *
 ProbStateGet(FunctionCallInfo fcinfo, const char *fname)
 {
-	MemoryContext aggcxt;
+	MemoryContext aggcxt = ChurnAggContext(fcinfo, fname);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s called in non-aggregate context", fname)));
 	if (PG_ARGISNULL(0))
 		return ProbStateCreate(aggcxt);
 	return (ProbState *) PG_GETARG_POINTER(0);
@@ -230,10 +227,7 @@ prob_fit_combine(PG_FUNCTION_ARGS)
 	ProbState  *s2;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("prob_fit_combine called in non-aggregate context")));
+	aggcxt = ChurnAggContext(fcinfo, "prob_fit_combine");
 	s1 = PG_ARGISNULL(0) ? NULL : (ProbState *) PG_GETARG_POINTER(0);
 	s2 = PG_ARGISNULL(1) ? NULL : (ProbState *) PG_GETARG_POINTER(1);
 	if (s2 == NULL)
@@ -272,10 +266,7 @@ prob_fit_serialize(PG_FUNCTION_ARGS)
 	Size		len;
 	bytea	   *out;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("prob_fit_serialize called in non-aggregate context")));
+	(void) ChurnAggContext(fcinfo, "prob_fit_serialize");
 	st = (ProbState *) PG_GETARG_POINTER(0);
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.nrows = st->nrows;
@@ -304,10 +295,7 @@ prob_fit_deserialize(PG_FUNCTION_ARGS)
 	const char *p;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("prob_fit_deserialize called in non-aggregate context")));
+	(void) ChurnAggContext(fcinfo, "prob_fit_deserialize");
 	in = PG_GETARG_BYTEA_PP(0);
 	if (VARSIZE_ANY_EXHDR(in) < sizeof(hdr))
 		elog(ERROR, "invalid serialized probabilistic model state");
@@ -491,52 +479,24 @@ ProbNumericGradient(ProbObjective f, void *ctx, int k, const double *theta,
 	return f0;
 }
 
-/* Cholesky solve of H d = -g; false when H is not positive definite. */
+/* Newton direction: solve H d = -g; false when H is not positive definite. */
 static bool
-ProbCholeskySolve(int k, const double H[PROB_MAX_PARAMS][PROB_MAX_PARAMS],
-				  const double *g, double *d)
+ProbNewtonDirection(int k, const double H[PROB_MAX_PARAMS][PROB_MAX_PARAMS],
+					const double *g, double *d)
 {
-	double		L[PROB_MAX_PARAMS][PROB_MAX_PARAMS];
-	double		y[PROB_MAX_PARAMS];
+	double		L[PROB_MAX_PARAMS * PROB_MAX_PARAMS];
 	int			i,
-				j,
-				l;
+				j;
 
-	memset(L, 0, sizeof(L));
-	for (j = 0; j < k; j++)
-	{
-		double		s = H[j][j];
-
-		for (l = 0; l < j; l++)
-			s -= L[j][l] * L[j][l];
-		if (!(s > 0) || !isfinite(s))
-			return false;
-		L[j][j] = sqrt(s);
-		for (i = j + 1; i < k; i++)
-		{
-			double		t = H[i][j];
-
-			for (l = 0; l < j; l++)
-				t -= L[i][l] * L[j][l];
-			L[i][j] = t / L[j][j];
-		}
-	}
+	/* CholeskyDecompose reads the upper triangle: give it H's lower one */
 	for (i = 0; i < k; i++)
-	{
-		double		s = -g[i];
-
-		for (l = 0; l < i; l++)
-			s -= L[i][l] * y[l];
-		y[i] = s / L[i][i];
-	}
-	for (i = k - 1; i >= 0; i--)
-	{
-		double		s = y[i];
-
-		for (l = i + 1; l < k; l++)
-			s -= L[l][i] * d[l];
-		d[i] = s / L[i][i];
-	}
+		for (j = 0; j < k; j++)
+			L[i * k + j] = H[Max(i, j)][Min(i, j)];
+	if (CholeskyDecompose(L, k, 0.0) >= 0)
+		return false;
+	for (i = 0; i < k; i++)
+		d[i] = -g[i];
+	CholeskySolve(L, k, d);
 	return true;
 }
 
@@ -724,7 +684,7 @@ ProbMinimize(ProbObjective f, void *ctx, int k, double *theta, bool analytic_gra
 		for (i = 0; i < k; i++)
 			for (j = 0; j < i; j++)
 				H[i][j] = H[j][i] = 0.5 * (H[i][j] + H[j][i]);
-		pd = ProbCholeskySolve(k, H, g, d);
+		pd = ProbNewtonDirection(k, H, g, d);
 		if (!pd)
 		{
 			/* Levenberg damping until positive definite; not converged */
@@ -740,7 +700,7 @@ ProbMinimize(ProbObjective f, void *ctx, int k, double *theta, bool analytic_gra
 				memcpy(Hd, H, sizeof(H));
 				for (i = 0; i < k; i++)
 					Hd[i][i] += lam * Max(dmax, 1.0);
-				if (ProbCholeskySolve(k, Hd, g, d))
+				if (ProbNewtonDirection(k, Hd, g, d))
 					break;
 				lam *= 10;
 				if (lam > 1e12)

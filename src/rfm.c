@@ -11,6 +11,7 @@
  *-------------------------------------------------------------------------
  */
 #include "churn_warning.h"
+#include "numeric.h"
 
 #include <math.h>
 
@@ -32,9 +33,7 @@ PG_FUNCTION_INFO_V1(rfm_bin);
 typedef struct RfmCutsState
 {
 	int32		bins;
-	int64		n;
-	int64		cap;
-	float8	   *values;
+	Float8Array values;
 } RfmCutsState;
 
 /* A new, empty state in the aggregate context. */
@@ -44,19 +43,8 @@ RfmNewState(MemoryContext cxt, int32 bins, int64 cap)
 	RfmCutsState *st = MemoryContextAllocZero(cxt, sizeof(RfmCutsState));
 
 	st->bins = bins;
-	st->cap = Max(cap, 64);
-	st->values = MemoryContextAllocHuge(cxt, st->cap * sizeof(float8));
+	Float8ArrayInit(&st->values, cxt, Max(cap, 64));
 	return st;
-}
-
-/* Make room for extra more values. */
-static void
-RfmReserve(RfmCutsState *st, int64 extra)
-{
-	if (st->n + extra <= st->cap)
-		return;
-	st->cap = Max(st->cap * 2, st->n + extra);
-	st->values = repalloc_huge(st->values, st->cap * sizeof(float8));
 }
 
 /* Check the bins argument. */
@@ -80,8 +68,7 @@ rfm_cuts_trans(PG_FUNCTION_ARGS)
 	float8		v;
 	int32		bins;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "rfm_cuts_trans called in non-aggregate context");
+	aggcxt = ChurnAggContext(fcinfo, "rfm_cuts_trans");
 	st = PG_ARGISNULL(0) ? NULL : (RfmCutsState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(st);
@@ -102,8 +89,7 @@ rfm_cuts_trans(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bins must be the same for every row of a group"),
 				 errdetail("Got %d after %d.", bins, st->bins)));
-	RfmReserve(st, 1);
-	st->values[st->n++] = v;
+	Float8ArrayAppend(&st->values, v);
 	PG_RETURN_POINTER(st);
 }
 
@@ -115,21 +101,18 @@ rfm_cuts_combine(PG_FUNCTION_ARGS)
 	RfmCutsState *a = PG_ARGISNULL(0) ? NULL : (RfmCutsState *) PG_GETARG_POINTER(0);
 	RfmCutsState *b = PG_ARGISNULL(1) ? NULL : (RfmCutsState *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "rfm_cuts_combine called in non-aggregate context");
+	aggcxt = ChurnAggContext(fcinfo, "rfm_cuts_combine");
 	if (b == NULL)
 		PG_RETURN_POINTER(a);
 	if (a == NULL)
 	{
-		a = RfmNewState(aggcxt, b->bins, b->n);
+		a = RfmNewState(aggcxt, b->bins, b->values.n);
 	}
 	else if (a->bins != b->bins)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bins must be the same for every row of a group")));
-	RfmReserve(a, b->n);
-	memcpy(a->values + a->n, b->values, b->n * sizeof(float8));
-	a->n += b->n;
+	Float8ArrayAppendMany(&a->values, b->values.data, b->values.n);
 	PG_RETURN_POINTER(a);
 }
 
@@ -142,9 +125,9 @@ rfm_cuts_serial(PG_FUNCTION_ARGS)
 
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, st->bins);
-	pq_sendint64(&buf, st->n);
-	for (int64 i = 0; i < st->n; i++)
-		pq_sendfloat8(&buf, st->values[i]);
+	pq_sendint64(&buf, st->values.n);
+	for (int64 i = 0; i < st->values.n; i++)
+		pq_sendfloat8(&buf, st->values.data[i]);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -159,8 +142,7 @@ rfm_cuts_deserial(PG_FUNCTION_ARGS)
 	int32		bins;
 	int64		n;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "rfm_cuts_deserial called in non-aggregate context");
+	aggcxt = ChurnAggContext(fcinfo, "rfm_cuts_deserial");
 	buf.data = VARDATA_ANY(b);
 	buf.len = VARSIZE_ANY_EXHDR(b);
 	buf.maxlen = buf.len;
@@ -171,20 +153,9 @@ rfm_cuts_deserial(PG_FUNCTION_ARGS)
 		elog(ERROR, "invalid serialized rfm_cuts state");
 	st = RfmNewState(aggcxt, bins, n);
 	for (int64 i = 0; i < n; i++)
-		st->values[i] = pq_getmsgfloat8(&buf);
-	st->n = n;
+		Float8ArrayAppend(&st->values, pq_getmsgfloat8(&buf));
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(st);
-}
-
-/* Ascending order for qsort. */
-static int
-Float8Cmp(const void *a, const void *b)
-{
-	float8		x = *(const float8 *) a;
-	float8		y = *(const float8 *) b;
-
-	return (x > y) - (x < y);
 }
 
 /* rfm_cuts final: sort and read off the interpolated quantiles. */
@@ -197,20 +168,20 @@ rfm_cuts_final(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	st = (RfmCutsState *) PG_GETARG_POINTER(0);
-	if (st->n == 0)
+	if (st->values.n == 0)
 		PG_RETURN_NULL();
 	/* sorting in place is fine: the final function is declared READ_WRITE */
-	qsort(st->values, st->n, sizeof(float8), Float8Cmp);
+	Float8ArraySort(&st->values);
 	cuts = palloc((st->bins - 1) * sizeof(Datum));
 	for (int i = 1; i < st->bins; i++)
 	{
-		double		pos = (double) i / st->bins * (st->n - 1);
+		double		pos = (double) i / st->bins * (st->values.n - 1);
 		int64		lo = (int64) floor(pos);
 		int64		hi = (int64) ceil(pos);
-		double		v = st->values[lo];
+		double		v = st->values.data[lo];
 
 		if (hi != lo)
-			v = v + (pos - lo) * (st->values[hi] - v);
+			v = v + (pos - lo) * (st->values.data[hi] - v);
 		cuts[i - 1] = Float8GetDatum(v);
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(cuts, st->bins - 1, FLOAT8OID,
@@ -233,10 +204,7 @@ rfm_bin(PG_FUNCTION_ARGS)
 	int			n,
 				bin = 1;
 
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("cut points must be a one-dimensional array")));
+	(void) Float8VectorLength(arr, "cut points", true, NULL);
 	if (isnan(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -4,6 +4,12 @@
  *	  Background worker: a launcher that never connects to a database and
  *	  short-lived per-database workers that run due pipeline refreshes.
  *
+ * Declarations shared by worker.c (shared memory, GUCs, SQL functions),
+ * launcher.c (the launcher) and dbworker.c (the database worker).
+ * Everything in ChurnShared behind its lock pointer, the slots included, is
+ * read under ChurnShared->lock (shared or exclusive) and written only under
+ * it held exclusively.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef CHURN_WORKER_H
@@ -11,8 +17,63 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+/* Most databases the launcher keeps track of at once. */
+#define CHURN_WORKER_SLOTS 1024
+
+#define CHURN_LIBRARY "churn_warning"
+
+/* What the launcher knows about one database. */
+typedef struct ChurnDbSlot
+{
+	Oid			dboid;			/* InvalidOid: slot is free */
+	TimestampTz next_check;		/* 0: never checked, due at once */
+	int			worker_pid;		/* set by the worker while it runs, else 0 */
+	bool		running;		/* launcher's view: a worker is registered */
+	bool		wake_requested; /* a committed change asks for an early look */
+	int			lost;			/* workers in a row that exited without reporting */
+	int64		run_id;			/* the refresh the worker runs now, else 0 */
+	TimestampTz run_deadline;	/* when that refresh's time limit ends */
+	int64		overrun_run_id; /* a run the launcher ended for overstaying, to record */
+} ChurnDbSlot;
+
+/* How long past its time limit a refresh may run before the launcher ends it. */
+#define CHURN_TIME_LIMIT_GRACE_MS 2000
+
+/* The worker's shared memory. */
+typedef struct ChurnWorkerShared
+{
+	LWLock	   *lock;			/* protects everything below */
+	int			launcher_pid;
+	Latch	   *launcher_latch; /* NULL while no launcher runs */
+	ChurnDbSlot slots[CHURN_WORKER_SLOTS];
+} ChurnWorkerShared;
+
+/* GUCs (worker.c defines them) */
+extern int	ChurnNaptime;
+extern bool ChurnEnabled;
+extern int	ChurnMaxWorkers;
+extern int	ChurnMaxPipelinesPerRole;
+extern int	ChurnMinSchedule;
+extern int	ChurnMaxTimeLimit;
+
+/* The shared state; NULL when the library is not preloaded. */
+extern ChurnWorkerShared *ChurnShared;
+
+/* True in a database worker, whose own pipeline changes need no wake-up. */
+extern bool IsChurnDbWorker;
+
 /* Define the GUCs; when preloaded, also reserve shared memory and register the launcher. */
 extern void ChurnWorkerInit(void);
+
+/* Find the slot of a database, optionally taking a free one; caller holds the lock exclusively to create. */
+extern ChurnDbSlot *FindSlot(Oid dboid, bool create);
+
+/* SQL: churn.pipeline_limits() */
+extern Datum pipeline_limits(PG_FUNCTION_ARGS);
 
 /* Entry points named in the background worker registrations. */
 extern PGDLLEXPORT void churn_warning_launcher_main(Datum main_arg) pg_attribute_noreturn();

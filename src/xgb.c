@@ -20,6 +20,7 @@
  *-------------------------------------------------------------------------
  */
 #include "mlmodels.h"
+#include "numeric.h"
 
 #include <float.h>
 #include <math.h>
@@ -946,7 +947,7 @@ XgbGetModel(FunctionCallInfo fcinfo)
 static void
 XgbReadFeatures(ArrayType *a, int num_feature, float *f)
 {
-	int			n = MlVectorLength(a, "x", true);
+	int			n = Float8VectorLength(a, "x", true, NULL);
 	const double *data = (const double *) ARR_DATA_PTR(a);
 	const bits8 *nulls = ARR_NULLBITMAP(a);
 	int			i;

@@ -1,0 +1,395 @@
+-- churn_warning install script, part 920 (0.3.0): the refresh, with alerts
+-- tied to the pipeline's identity and nothing private in NOTIFY.
+--
+-- Changes against 0.2.0 (part 900):
+--   - a refresh checks that the source still exists and that its columns
+--     still have types a pipeline accepts, before reading anything;
+--   - alerts are opened and escalated by pipeline id, not by name, so a new
+--     pipeline that reuses a dropped one's name starts clean;
+--   - NOTIFY churn_refresh says only 'refreshed' (LISTEN cannot be
+--     restricted: applications read what they may see from the views);
+--   - retention prunes runs of every status, failed ones included.
+
+-- Retention of one pipeline: finished runs and tier changes older than its
+-- run_retention go; the last 10 runs always stay.
+CREATE FUNCTION churn.pipeline_prune(p_pipeline_id int) RETURNS void
+    LANGUAGE sql SET search_path = pg_catalog, pg_temp AS
+$$
+    DELETE FROM churn.pipeline_run r
+    USING churn.pipeline p
+    WHERE p.pipeline_id = p_pipeline_id AND r.pipeline_id = p.pipeline_id AND r.status <> 'running'
+      AND r.finished_at < now() - p.run_retention
+      AND r.run_id < (SELECT min(k.run_id) FROM (SELECT r2.run_id FROM churn.pipeline_run r2
+                                                  WHERE r2.pipeline_id = p_pipeline_id
+                                                  ORDER BY r2.run_id DESC LIMIT 10) k);
+    DELETE FROM churn.pipeline_tier_change tc
+    USING churn.pipeline p
+    WHERE p.pipeline_id = p_pipeline_id AND tc.pipeline_id = p.pipeline_id AND tc.at < now() - p.run_retention;
+$$;
+
+-- Alerts of one refresh, set-based (see part 900): by pipeline id.
+DROP FUNCTION churn.pipeline_raise_alerts(text, churn.pipeline_alert_candidate[]);
+CREATE FUNCTION churn.pipeline_raise_alerts(p_pipeline_id int, cands churn.pipeline_alert_candidate[])
+    RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+$$
+DECLARE
+    n bigint;
+    pipeline text;
+BEGIN
+    IF cardinality(cands) IS NULL THEN
+        RETURN 0;
+    END IF;
+    SELECT p.name INTO STRICT pipeline FROM churn.pipeline p WHERE p.pipeline_id = p_pipeline_id;
+    WITH c AS (
+        SELECT u.*, pb.zone, pb.level, pb.action, pb.channel, pb.sla_hours
+        FROM unnest(cands) u JOIN churn.playbook_effective pb ON pb.code = u.code
+    ), cur AS MATERIALIZED (
+        SELECT a.alert_id, a.customer_id, a.code, a.status
+        FROM churn.alert a
+        WHERE a.pipeline_id = p_pipeline_id AND a.status IN ('open', 'contacted')
+          AND a.customer_id IN (SELECT c.customer_id FROM c)
+        FOR UPDATE OF a
+    ), esc AS (
+        UPDATE churn.alert a
+        SET code = c.code, zone = c.zone, level = c.level, value_segment = c.value_segment, p_churn = c.p_churn,
+            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'), action = c.action,
+            channel = c.channel, sla_hours = c.sla_hours, status = 'open',
+            due_at = now() + make_interval(hours => c.sla_hours), contacted_at = NULL,
+            escalations = a.escalations + 1, last_changed_at = now()
+        FROM c JOIN cur ON cur.customer_id = c.customer_id
+        WHERE a.alert_id = cur.alert_id AND churn.alert_urgency(c.code) > churn.alert_urgency(cur.code)
+        RETURNING a AS alert, cur.status AS from_status, cur.code AS from_code
+    ), ins AS (
+        INSERT INTO churn.alert AS a (pipeline_id, pipeline, customer_id, code, zone, level, value_segment, p_churn,
+                                      annual_value, drivers, action, channel, sla_hours, status, opened_at,
+                                      due_at, last_changed_at)
+        SELECT p_pipeline_id, pipeline, c.customer_id, c.code, c.zone, c.level, c.value_segment, c.p_churn,
+               c.annual_value, coalesce(c.drivers, '{}'), c.action, c.channel, c.sla_hours, 'open', now(),
+               now() + make_interval(hours => c.sla_hours), now()
+        FROM c WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.customer_id = c.customer_id)
+        ON CONFLICT DO NOTHING
+        RETURNING a AS alert
+    ), ev AS (
+        INSERT INTO churn.alert_event (alert_id, at, event, from_status, to_status, from_code, to_code, actor, note)
+        SELECT (e.alert).alert_id, now(), 'escalated', e.from_status, 'open', e.from_code, (e.alert).code,
+               pipeline, format('p_churn %s', (e.alert).p_churn)
+        FROM esc e
+        UNION ALL
+        SELECT (i.alert).alert_id, now(), 'opened', NULL, 'open', NULL, (i.alert).code,
+               pipeline, format('p_churn %s', (i.alert).p_churn)
+        FROM ins i
+        RETURNING 1
+    ), nt AS (
+        SELECT pg_notify('churn_alert', churn.alert_payload(e.alert, 'escalated')) FROM esc e
+        UNION ALL
+        SELECT pg_notify('churn_alert', churn.alert_payload(i.alert, 'opened')) FROM ins i
+    )
+    SELECT (SELECT count(*) FROM ev) + 0 * (SELECT count(*) FROM nt) INTO n;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]) IS
+    'pipeline internal: opens or escalates the alerts of one refresh, as churn.raise_alert does one by one';
+
+-- One refresh (see part 900 for the steps and why nested loops are off).
+CREATE OR REPLACE FUNCTION churn.pipeline_execute(p_pipeline_id int, p_run_id bigint) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+$$
+DECLARE
+    p          churn.pipeline;
+    reg        churn.model;
+    run        bigint := p_run_id;
+    t0         timestamptz := clock_timestamp();
+    t1         timestamptz;
+    t2         timestamptz;
+    today      date;
+    full_read  boolean;
+    rescore    boolean;
+    key        text := churn.pipeline_state_key();
+    snap       pg_snapshot;
+    n_new      bigint := 0;
+    n_merged   bigint := 0;
+    n_total    bigint;
+    n_scored   bigint;
+    n_written  bigint;
+    n_changes  bigint;
+    n_alerts   bigint;
+    bg         churn.bgnbd;
+    cands      churn.pipeline_alert_candidate[];
+    rule_idx   int[];
+    rule_op    text[];
+    rule_thr   float8[];
+    rule_w     float8[];
+    remap      boolean;                 -- model features in another order than churn.feature_names()
+BEGIN
+    SELECT * INTO p FROM churn.pipeline WHERE pipeline_id = p_pipeline_id FOR NO KEY UPDATE NOWAIT;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pipeline % does not exist', p_pipeline_id USING ERRCODE = 'undefined_object';
+    END IF;
+    IF run IS NULL THEN
+        INSERT INTO churn.pipeline_run (pipeline_id, pipeline, trigger, status, started_at, pid, attempt)
+        VALUES (p.pipeline_id, p.name, 'manual', 'running', t0, pg_backend_pid(), 1)
+        RETURNING run_id INTO run;
+    ELSIF NOT EXISTS (SELECT 1 FROM churn.pipeline_run r
+                      WHERE r.run_id = run AND r.pipeline_id = p.pipeline_id AND r.status = 'running') THEN
+        RAISE EXCEPTION 'run % of pipeline "%" is not running', run, p.name
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE oid = p.owner) THEN
+        RAISE EXCEPTION 'the role that owned pipeline "%" no longer exists', p.name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'A superuser can give the pipeline to another role with churn.alter_pipeline(name, owner => ...).';
+    END IF;
+    -- a source dropped or retyped since the pipeline was set up stops here,
+    -- before any of its values is read
+    IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = p.source) THEN
+        RAISE EXCEPTION 'the source of pipeline "%" no longer exists', p.name
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).';
+    END IF;
+    PERFORM churn.pipeline_check_columns(p.source, p.customer_col, p.ts_col, p.amount_col, p.ts_kind);
+    today := (now() AT TIME ZONE p.time_zone)::date;
+    full_read := p.capture = 'full' OR p.base_snapshot IS NULL OR p.state_key IS DISTINCT FROM key
+                 OR EXISTS (SELECT 1 FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND q.rebuild)
+                 -- the unlogged histories were emptied by crash recovery
+                 OR NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id);
+
+    -- 1. new purchases into the stored histories
+    IF full_read THEN
+        -- the whole source, read with the owner's rights; captured rows
+        -- that the read already saw are dropped from the queue
+        WITH r AS MATERIALIZED (
+            SELECT * FROM churn.pipeline_read(p.pipeline_id)
+        ), s AS (
+            SELECT r.snapshot FROM r WHERE r.customer_id IS NULL
+        ), dq AS (
+            DELETE FROM churn.pipeline_queue q
+            WHERE q.pipeline_id = p.pipeline_id
+              AND (q.rebuild OR pg_visible_in_snapshot(q.xid, (SELECT s.snapshot FROM s)))
+            RETURNING 1
+        ), dc AS (
+            DELETE FROM churn.pipeline_customer c
+            WHERE c.pipeline_id = p.pipeline_id
+              AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = c.customer_id)
+            RETURNING 1
+        ), dw AS (
+            DELETE FROM churn.pipeline_warning w
+            WHERE w.pipeline_id = p.pipeline_id
+              AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = w.customer_id)
+            RETURNING 1
+        ), ins AS (
+            -- plain INSERT and UPDATE rather than ON CONFLICT (twice as
+            -- fast): no one else writes a pipeline's rows while it is locked
+            INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, touched_run)
+            SELECT p.pipeline_id, r.customer_id, r.history, run FROM r
+            WHERE r.customer_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
+                              WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id)
+            RETURNING 1
+        ), upd AS (
+            UPDATE churn.pipeline_customer c SET history = r.history, touched_run = run
+            FROM r
+            WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id
+              AND c.history::text <> r.history::text
+            RETURNING 1
+        )
+        SELECT (SELECT s.snapshot FROM s), NULL,
+               (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd) + (SELECT count(*) FROM dc)
+               + 0 * (SELECT count(*) FROM dq) + 0 * (SELECT count(*) FROM dw)
+        INTO snap, n_new, n_merged;
+        UPDATE churn.pipeline SET base_snapshot = snap, state_key = key WHERE pipeline_id = p.pipeline_id;
+    ELSE
+        -- the captured purchases (those of transactions that committed
+        -- after the last full read; late timestamps included)
+        WITH q AS (
+            DELETE FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id
+            RETURNING q.customer_id, q.day, q.amount, q.xid
+        ), n AS (
+            SELECT * FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.base_snapshot)
+        ), d AS (
+            SELECT n.customer_id, churn.history_agg(n.day, n.amount) AS h FROM n GROUP BY n.customer_id
+        ), mi AS (
+            INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, touched_run)
+            SELECT p.pipeline_id, d.customer_id, d.h, run FROM d
+            WHERE d.h IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
+                              WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id)
+            RETURNING customer_id
+        ), mu AS (
+            UPDATE churn.pipeline_customer c SET history = churn.merge(c.history, d.h), touched_run = run
+            FROM d
+            WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id AND d.h IS NOT NULL
+            RETURNING c.customer_id
+        )
+        SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu)
+        INTO n_new, n_merged;
+    END IF;
+    t1 := clock_timestamp();
+
+    -- 2. the model.  BG/NBD is refitted on the pipeline's customers once a
+    -- day (it gives p_alive and expected purchases whatever the model).
+    rescore := full_read OR p.as_of IS DISTINCT FROM today OR p.scored_model IS DISTINCT FROM p.model;
+    bg := p.bgnbd;
+    IF rescore THEN
+        BEGIN
+            bg := (SELECT churn.bgnbd_fit(f.x, f.t_x / 7, f.t / 7)
+                   FROM churn.pipeline_customer c
+                   CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
+                   WHERE c.pipeline_id = p.pipeline_id AND f.first_purchase IS NOT NULL);
+        EXCEPTION WHEN OTHERS THEN
+            IF p.model = 'bgnbd' THEN
+                RAISE EXCEPTION 'BG/NBD cannot be fitted on the customers of pipeline "%": %', p.name, SQLERRM
+                    USING ERRCODE = SQLSTATE;
+            END IF;
+            bg := NULL;
+        END;
+    END IF;
+    IF p.model <> 'bgnbd' THEN
+        reg := churn.model_get(p.model);
+    END IF;
+    remap := reg.feature_names IS DISTINCT FROM churn.feature_names();
+    IF reg.kind = 'rules' THEN
+        -- the ruleset, once: scored below set-based with the noisy-OR of
+        -- churn.rule_score (one SQL function call per customer costs 20x more)
+        SELECT array_agg(array_position(churn.feature_names(), r.feature)), array_agg(r.op),
+               array_agg(r.threshold), array_agg(r.weight)
+        INTO rule_idx, rule_op, rule_thr, rule_w
+        FROM churn.rules r WHERE r.ruleset = reg.ruleset;
+        IF rule_idx IS NULL THEN
+            RAISE EXCEPTION 'ruleset "%" does not exist', reg.ruleset USING ERRCODE = 'undefined_object';
+        END IF;
+    END IF;
+
+    -- 3. score (every customer on a new day, else those with new
+    -- purchases), write the rows that changed, record tier changes, and
+    -- raise alerts for customers who moved into a more urgent code of an
+    -- alerting zone and bought within alert_max_idle_days
+    WITH s AS (
+        SELECT c.customer_id, f, CASE WHEN reg.kind IN ('logit', 'xgb', 'rules') THEN churn.feature_vector(f) END AS fv,
+               greatest(0, churn.history_spend(c.history, today, 365)) AS spend_365
+        FROM churn.pipeline_customer c
+        CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
+        WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run)
+          AND f.first_purchase IS NOT NULL
+    ), x AS MATERIALIZED (
+        -- the model's input vector, once per customer (CTEs referenced
+        -- once are inlined, and each reference would recompute it)
+        SELECT s.*,
+               CASE WHEN reg.kind IN ('logit', 'xgb', 'rules') AND NOT remap
+                    THEN CASE WHEN reg.kind = 'logit'
+                              THEN ARRAY(SELECT coalesce(e, 0) FROM unnest(s.fv) WITH ORDINALITY u(e, i) ORDER BY u.i)
+                              ELSE s.fv END
+                    WHEN reg.kind IN ('logit', 'xgb', 'rules')
+                    THEN ARRAY(SELECT coalesce(s.fv[array_position(churn.feature_names(), fn.n)],
+                                               CASE WHEN reg.kind = 'logit' THEN 0 END)
+                               FROM unnest(reg.feature_names) WITH ORDINALITY fn(n, i) ORDER BY fn.i)
+               END AS mx
+        FROM s
+    ), sc AS MATERIALIZED (
+        SELECT x.customer_id, x.f, x.mx, x.spend_365,
+               CASE WHEN p.model = 'bgnbd'
+                    THEN churn.bgnbd_p_churn(bg, p.horizon_days / 7.0, (x.f).x, (x.f).t_x / 7, (x.f).t / 7)
+                    WHEN reg.kind = 'bgnbd'
+                    THEN churn.bgnbd_p_churn(reg.bgnbd, p.horizon_days / reg.time_unit_days, (x.f).x,
+                                             (x.f).t_x / reg.time_unit_days, (x.f).t / reg.time_unit_days)
+                    WHEN reg.kind = 'pnbd'
+                    THEN churn.pnbd_p_churn(reg.pnbd, p.horizon_days / reg.time_unit_days, (x.f).x,
+                                            (x.f).t_x / reg.time_unit_days, (x.f).t / reg.time_unit_days)
+                    WHEN reg.kind = 'logit' THEN churn.logit_predict(reg.logit, x.mx)
+                    WHEN reg.kind = 'xgb' THEN churn.xgb_predict(reg.xgb, x.mx)
+                    ELSE (SELECT 1 - coalesce(exp(sum(ln(greatest(1 - u.w, 1e-300)))), 1)
+                          FROM unnest(rule_idx, rule_op, rule_thr, rule_w) u(i, op, thr, w)
+                          WHERE CASE u.op WHEN '<' THEN x.mx[u.i] < u.thr WHEN '<=' THEN x.mx[u.i] <= u.thr
+                                          WHEN '>' THEN x.mx[u.i] > u.thr WHEN '>=' THEN x.mx[u.i] >= u.thr
+                                          WHEN '=' THEN x.mx[u.i] = u.thr ELSE x.mx[u.i] <> u.thr END)
+               END AS p_churn,
+               churn.bgnbd_p_alive(bg, (x.f).x, (x.f).t_x / 7, (x.f).t / 7) AS p_alive,
+               churn.bgnbd_expected(bg, p.horizon_days / 7.0, (x.f).x, (x.f).t_x / 7, (x.f).t / 7) AS expected,
+               churn.bgnbd_expected(bg, 365 / 7.0, (x.f).x, (x.f).t_x / 7, (x.f).t / 7)
+                   * greatest(0, coalesce((x.f).repeat_avg_spend, (x.f).avg_spend, 0)) AS predicted_value
+        FROM x
+    ), t0 AS (
+        SELECT sc.*, tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
+               w.code AS prev_code, w.customer_id IS NULL AS is_new,
+               w.customer_id IS NULL
+               OR (w.features, w.p_churn, w.p_alive, w.expected_purchases, w.predicted_value, w.annual_value,
+                   w.code, w.value_segment)
+                  IS DISTINCT FROM (sc.f, sc.p_churn, sc.p_alive, sc.expected, sc.predicted_value, sc.spend_365,
+                                    tt.code, tt.value_segment) AS changed
+        FROM sc
+        LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
+        CROSS JOIN LATERAL churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code) tt
+        WHERE tt.code IS NOT NULL           -- no score, no tier (p_churn NULL)
+    ), t AS (
+        -- an alert for a code more urgent than before in an alerting zone,
+        -- unless the customer has been gone too long; its top drivers
+        SELECT t0.*, a.alert,
+               CASE WHEN a.alert AND t0.mx IS NOT NULL THEN churn.top_drivers(p.model, t0.mx, 3) END AS drivers
+        FROM t0
+        CROSS JOIN LATERAL (
+            SELECT t0.code <> coalesce(t0.prev_code, 'N0') AND t0.zone = ANY (p.alert_zones)
+                   AND churn.alert_urgency(t0.code) > churn.alert_urgency(coalesce(t0.prev_code, 'N0'))
+                   AND (p.alert_max_idle_days IS NULL OR (t0.f).recency_days <= p.alert_max_idle_days) AS alert
+        ) a
+    ), ui AS (
+        INSERT INTO churn.pipeline_warning
+            (pipeline_id, customer_id, features, p_churn, p_alive, expected_purchases, predicted_value,
+             annual_value, zone, level, code, value_segment, lead_days, drivers, previous_code, changed_at, run_id)
+        SELECT p.pipeline_id, t.customer_id, t.f, t.p_churn, t.p_alive, t.expected, t.predicted_value,
+               t.spend_365, t.zone, t.level, t.code, t.value_segment, t.lead_days, coalesce(t.drivers, '{}'),
+               NULL, now(), run
+        FROM t WHERE t.is_new
+        RETURNING 1
+    ), uu AS (
+        UPDATE churn.pipeline_warning w
+        SET features = t.f, p_churn = t.p_churn, p_alive = t.p_alive, expected_purchases = t.expected,
+            predicted_value = t.predicted_value, annual_value = t.spend_365, zone = t.zone, level = t.level,
+            code = t.code, value_segment = t.value_segment, lead_days = t.lead_days,
+            drivers = CASE WHEN t.code = w.code THEN w.drivers ELSE coalesce(t.drivers, '{}') END,
+            previous_code = CASE WHEN t.code <> w.code THEN w.code ELSE w.previous_code END,
+            changed_at = CASE WHEN t.code <> w.code THEN now() ELSE w.changed_at END,
+            run_id = run
+        FROM t
+        WHERE t.changed AND NOT t.is_new AND w.pipeline_id = p.pipeline_id AND w.customer_id = t.customer_id
+        RETURNING 1
+    ), tc AS (
+        INSERT INTO churn.pipeline_tier_change (pipeline_id, run_id, customer_id, at, as_of, from_code, to_code,
+                                                p_churn)
+        SELECT p.pipeline_id, run, t.customer_id, now(), today, coalesce(t.prev_code, 'N0'), t.code, t.p_churn
+        FROM t WHERE t.code <> coalesce(t.prev_code, 'N0')
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM ui) + (SELECT count(*) FROM uu), (SELECT count(*) FROM tc),
+           (SELECT array_agg(ROW(t.customer_id, t.code, t.value_segment, t.p_churn, t.spend_365,
+                                 t.drivers)::churn.pipeline_alert_candidate)
+            FROM t WHERE t.alert)
+    INTO n_scored, n_written, n_changes, cands;
+    n_alerts := churn.pipeline_raise_alerts(p.pipeline_id, cands);
+    t2 := clock_timestamp();
+
+    SELECT count(*) INTO n_total FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id;
+
+    -- 4. the run and the schedule
+    UPDATE churn.pipeline
+    SET as_of = today, scored_model = p.model, bgnbd = bg, consecutive_failures = 0, last_success_at = now(),
+        next_run_at = churn.pipeline_next_slot(p.anchor_at, p.schedule, p.time_zone, now())
+    WHERE pipeline_id = p.pipeline_id;
+    UPDATE churn.pipeline_run
+    SET status = 'succeeded', finished_at = clock_timestamp(), as_of = today,
+        mode = CASE WHEN full_read THEN 'full' ELSE 'incremental' END,
+        new_purchase_rows = n_new, customers_merged = n_merged, customers_total = n_total,
+        customers_scored = n_scored, snapshot_rows_written = n_written, tier_changes = n_changes,
+        alerts_raised = n_alerts,
+        merge_ms = 1000 * extract(epoch FROM t1 - t0), score_ms = 1000 * extract(epoch FROM t2 - t1),
+        finish_ms = 1000 * extract(epoch FROM clock_timestamp() - t2)
+    WHERE run_id = run;
+    PERFORM churn.pipeline_prune(p.pipeline_id);
+    -- no pipeline name or customer data: any role can LISTEN
+    PERFORM pg_notify('churn_refresh', 'refreshed');
+    RETURN run;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION churn.pipeline_prune(int),
+    churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]) FROM PUBLIC;
