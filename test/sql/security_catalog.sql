@@ -17,7 +17,7 @@ FROM pg_proc p JOIN ext ON ext.objid = p.oid
 WHERE p.prosecdef
 ORDER BY 1::text;
 
-SELECT DISTINCT c.oid::regclass AS view, p.oid::regprocedure AS function
+SELECT DISTINCT c.oid::regclass::text AS view, p.oid::regprocedure::text AS function
 FROM pg_rewrite r
 JOIN pg_class c ON c.oid = r.ev_class AND c.relnamespace = 'churn'::regnamespace
 JOIN pg_depend dep ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid
@@ -25,4 +25,4 @@ JOIN pg_depend dep ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid
 JOIN pg_proc p ON p.oid = dep.refobjid AND p.pronamespace = 'churn'::regnamespace
 JOIN pg_language l ON l.oid = p.prolang AND l.lanname IN ('sql', 'plpgsql')
 WHERE NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) cfg WHERE cfg LIKE 'search_path=%')
-ORDER BY 1::text, 2::text;
+ORDER BY 1, 2;
