@@ -10,7 +10,7 @@ set -euo pipefail
 
 CW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CW_PGVER=${CW_PGVER:-15}
-CW_PGBIN=/usr/lib/postgresql/$CW_PGVER/bin
+CW_PGBIN=${CW_PGBIN:-/usr/lib/postgresql/$CW_PGVER/bin}
 export PATH="$CW_PGBIN:$PATH"
 # Debian's python3 has the python3-* packages; a pyenv python3 does not.
 CW_PYTHON=/usr/bin/python3
