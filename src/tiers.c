@@ -6,11 +6,7 @@
  *
  * The policy is read with SPI the first time a call site (FmgrInfo) needs
  * it and kept in fn_extra, so a query that tiers a million rows reads the
- * table once.  The cache is tied to the active snapshot (its xmin, xmax,
- * command id and, on PostgreSQL 14+, transaction completion count) and to
- * the local transaction, so a call site that outlives a statement (PL/pgSQL
- * keeps simple expressions for the whole transaction) rereads the policy
- * whenever the snapshot could see a different table.
+ * table once; the cache is tied to the snapshot (snapcache.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -22,11 +18,10 @@
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
 #include "executor/spi.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 
+#include "snapcache.h"
 #include "tiers.h"
 
 PG_FUNCTION_INFO_V1(warning_tier);
@@ -55,16 +50,6 @@ typedef struct TierPolicy
 	Datum	   *seg_text;		/* segment names as text datums */
 } TierPolicy;
 
-/* What identifies the snapshot the cached policies were read under. */
-typedef struct TierSnapKey
-{
-	TransactionId xmin;
-	TransactionId xmax;
-	CommandId	curcid;
-	uint64		completions;
-	LocalTransactionId lxid;
-} TierSnapKey;
-
 /* fn_extra of a warning_tier call site. */
 typedef struct TierCache
 {
@@ -72,8 +57,7 @@ typedef struct TierCache
 	Datum		code_text[TIER_NCODES];
 	Datum		zone_text[TIER_NCODES];
 	MemoryContext policy_cxt;	/* policies; reset when the snapshot changes */
-	bool		key_valid;
-	TierSnapKey key;
+	SnapCacheKey key;
 	int			npol;
 	int			maxpol;
 	TierPolicy **pols;
@@ -152,34 +136,13 @@ TierGetCache(FunctionCallInfo fcinfo)
 static void
 TierCheckSnapshot(TierCache *c)
 {
-	TierSnapKey key;
-
-	memset(&key, 0, sizeof(key));
-	if (ActiveSnapshotSet())
-	{
-		Snapshot	snap = GetActiveSnapshot();
-
-		key.xmin = snap->xmin;
-		key.xmax = snap->xmax;
-		key.curcid = snap->curcid;
-#if PG_VERSION_NUM >= 140000
-		key.completions = snap->snapXactCompletionCount;
-#endif
-	}
-#if PG_VERSION_NUM >= 170000
-	key.lxid = MyProc->vxid.lxid;
-#else
-	key.lxid = MyProc->lxid;
-#endif
-	if (c->key_valid && memcmp(&key, &c->key, sizeof(key)) == 0)
+	if (SnapCacheStillValid(&c->key))
 		return;
 	MemoryContextReset(c->policy_cxt);
 	c->npol = 0;
 	c->maxpol = 0;
 	c->pols = NULL;
 	c->last = NULL;
-	c->key = key;
-	c->key_valid = ActiveSnapshotSet();
 }
 
 /* Read a policy from churn.tier_policy into the cache; error if it does not exist. */

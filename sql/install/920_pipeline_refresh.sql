@@ -92,44 +92,24 @@ $$;
 COMMENT ON FUNCTION churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]) IS
     'pipeline internal: opens or escalates the alerts of one refresh, as churn.raise_alert does one by one';
 
--- One refresh (see part 900 for the steps and why nested loops are off).
-CREATE OR REPLACE FUNCTION churn.pipeline_execute(p_pipeline_id int, p_run_id bigint) RETURNS bigint
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+-- The refresh, step by step.  Each step is a function with one purpose;
+-- churn.pipeline_execute runs them in one transaction.  Nested loops are off
+-- in the steps that join the histories (see part 900).
+
+-- Step 0: lock the pipeline, open or check the run, and check that the
+-- owner, the source and its column types are still what they were.
+CREATE FUNCTION churn.pipeline_begin(p_pipeline_id int, p_run_id bigint, OUT p churn.pipeline, OUT run bigint)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
-DECLARE
-    p          churn.pipeline;
-    reg        churn.model;
-    run        bigint := p_run_id;
-    t0         timestamptz := clock_timestamp();
-    t1         timestamptz;
-    t2         timestamptz;
-    today      date;
-    full_read  boolean;
-    rescore    boolean;
-    key        text := churn.pipeline_state_key();
-    snap       pg_snapshot;
-    n_new      bigint := 0;
-    n_merged   bigint := 0;
-    n_total    bigint;
-    n_scored   bigint;
-    n_written  bigint;
-    n_changes  bigint;
-    n_alerts   bigint;
-    bg         churn.bgnbd;
-    cands      churn.pipeline_alert_candidate[];
-    rule_idx   int[];
-    rule_op    text[];
-    rule_thr   float8[];
-    rule_w     float8[];
-    remap      boolean;                 -- model features in another order than churn.feature_names()
 BEGIN
     SELECT * INTO p FROM churn.pipeline WHERE pipeline_id = p_pipeline_id FOR NO KEY UPDATE NOWAIT;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'pipeline % does not exist', p_pipeline_id USING ERRCODE = 'undefined_object';
     END IF;
+    run := p_run_id;
     IF run IS NULL THEN
         INSERT INTO churn.pipeline_run (pipeline_id, pipeline, trigger, status, started_at, pid, attempt)
-        VALUES (p.pipeline_id, p.name, 'manual', 'running', t0, pg_backend_pid(), 1)
+        VALUES (p.pipeline_id, p.name, 'manual', 'running', clock_timestamp(), pg_backend_pid(), 1)
         RETURNING run_id INTO run;
     ELSIF NOT EXISTS (SELECT 1 FROM churn.pipeline_run r
                       WHERE r.run_id = run AND r.pipeline_id = p.pipeline_id AND r.status = 'running') THEN
@@ -149,87 +129,109 @@ BEGIN
                   HINT = 'Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).';
     END IF;
     PERFORM churn.pipeline_check_columns(p.source, p.customer_col, p.ts_col, p.amount_col, p.ts_kind);
-    today := (now() AT TIME ZONE p.time_zone)::date;
-    full_read := p.capture = 'full' OR p.base_snapshot IS NULL OR p.state_key IS DISTINCT FROM key
-                 OR EXISTS (SELECT 1 FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND q.rebuild)
-                 -- the unlogged histories were emptied by crash recovery
-                 OR NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id);
+END
+$$;
+COMMENT ON FUNCTION churn.pipeline_begin(int, bigint) IS
+    'refresh step 0: lock the pipeline, open (or check) its run, check owner, source and column types';
 
-    -- 1. new purchases into the stored histories
-    IF full_read THEN
-        -- the whole source, read with the owner's rights; captured rows
-        -- that the read already saw are dropped from the queue
-        WITH r AS MATERIALIZED (
-            SELECT * FROM churn.pipeline_read(p.pipeline_id)
-        ), s AS (
-            SELECT r.snapshot FROM r WHERE r.customer_id IS NULL
-        ), dq AS (
-            DELETE FROM churn.pipeline_queue q
-            WHERE q.pipeline_id = p.pipeline_id
-              AND (q.rebuild OR pg_visible_in_snapshot(q.xid, (SELECT s.snapshot FROM s)))
-            RETURNING 1
-        ), dc AS (
-            DELETE FROM churn.pipeline_customer c
-            WHERE c.pipeline_id = p.pipeline_id
-              AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = c.customer_id)
-            RETURNING 1
-        ), dw AS (
-            DELETE FROM churn.pipeline_warning w
-            WHERE w.pipeline_id = p.pipeline_id
-              AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = w.customer_id)
-            RETURNING 1
-        ), ins AS (
-            -- plain INSERT and UPDATE rather than ON CONFLICT (twice as
-            -- fast): no one else writes a pipeline's rows while it is locked
-            INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, touched_run)
-            SELECT p.pipeline_id, r.customer_id, r.history, run FROM r
-            WHERE r.customer_id IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
-                              WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id)
-            RETURNING 1
-        ), upd AS (
-            UPDATE churn.pipeline_customer c SET history = r.history, touched_run = run
-            FROM r
-            WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id
-              AND c.history::text <> r.history::text
-            RETURNING 1
-        )
-        SELECT (SELECT s.snapshot FROM s), NULL,
-               (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd) + (SELECT count(*) FROM dc)
-               + 0 * (SELECT count(*) FROM dq) + 0 * (SELECT count(*) FROM dw)
-        INTO snap, n_new, n_merged;
-        UPDATE churn.pipeline SET base_snapshot = snap, state_key = key WHERE pipeline_id = p.pipeline_id;
-    ELSE
-        -- the captured purchases (those of transactions that committed
-        -- after the last full read; late timestamps included)
-        WITH q AS (
-            DELETE FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id
-            RETURNING q.customer_id, q.day, q.amount, q.xid
-        ), n AS (
-            SELECT * FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.base_snapshot)
-        ), d AS (
-            SELECT n.customer_id, churn.history_agg(n.day, n.amount) AS h FROM n GROUP BY n.customer_id
-        ), mi AS (
-            INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, touched_run)
-            SELECT p.pipeline_id, d.customer_id, d.h, run FROM d
-            WHERE d.h IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
-                              WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id)
-            RETURNING customer_id
-        ), mu AS (
-            UPDATE churn.pipeline_customer c SET history = churn.merge(c.history, d.h), touched_run = run
-            FROM d
-            WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id AND d.h IS NOT NULL
-            RETURNING c.customer_id
-        )
-        SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu)
-        INTO n_new, n_merged;
-    END IF;
-    t1 := clock_timestamp();
+-- Step 1a: the whole source into the stored histories (first refresh,
+-- capture 'full', a changed state key or a rebuild request).  Captured rows
+-- the read already saw are dropped from the queue.
+CREATE FUNCTION churn.pipeline_merge_full(p churn.pipeline, run bigint, key text) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+$$
+DECLARE
+    snap     pg_snapshot;
+    n_merged bigint;
+BEGIN
+    WITH r AS MATERIALIZED (
+        SELECT * FROM churn.pipeline_read(p.pipeline_id)
+    ), s AS (
+        SELECT r.snapshot FROM r WHERE r.customer_id IS NULL
+    ), dq AS (
+        DELETE FROM churn.pipeline_queue q
+        WHERE q.pipeline_id = p.pipeline_id
+          AND (q.rebuild OR pg_visible_in_snapshot(q.xid, (SELECT s.snapshot FROM s)))
+        RETURNING 1
+    ), dc AS (
+        DELETE FROM churn.pipeline_customer c
+        WHERE c.pipeline_id = p.pipeline_id
+          AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = c.customer_id)
+        RETURNING 1
+    ), dw AS (
+        DELETE FROM churn.pipeline_warning w
+        WHERE w.pipeline_id = p.pipeline_id
+          AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = w.customer_id)
+        RETURNING 1
+    ), ins AS (
+        -- plain INSERT and UPDATE rather than ON CONFLICT (twice as
+        -- fast): no one else writes a pipeline's rows while it is locked
+        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, touched_run)
+        SELECT p.pipeline_id, r.customer_id, r.history, run FROM r
+        WHERE r.customer_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
+                          WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id)
+        RETURNING 1
+    ), upd AS (
+        UPDATE churn.pipeline_customer c SET history = r.history, touched_run = run
+        FROM r
+        WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id
+          AND c.history::text <> r.history::text
+        RETURNING 1
+    )
+    SELECT (SELECT s.snapshot FROM s),
+           (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd) + (SELECT count(*) FROM dc)
+           + 0 * (SELECT count(*) FROM dq) + 0 * (SELECT count(*) FROM dw)
+    INTO snap, n_merged;
+    UPDATE churn.pipeline SET base_snapshot = snap, state_key = key WHERE pipeline_id = p.pipeline_id;
+    RETURN n_merged;
+END
+$$;
+COMMENT ON FUNCTION churn.pipeline_merge_full(churn.pipeline, bigint, text) IS
+    'refresh step 1a: read the whole source into the stored histories; returns the customers changed';
 
-    -- 2. the model.  BG/NBD is refitted on the pipeline's customers once a
-    -- day (it gives p_alive and expected purchases whatever the model).
-    rescore := full_read OR p.as_of IS DISTINCT FROM today OR p.scored_model IS DISTINCT FROM p.model;
+-- Step 1b: the captured purchases (of transactions that committed after
+-- the last full read; late timestamps included) merged into the histories.
+CREATE FUNCTION churn.pipeline_merge_queue(p churn.pipeline, run bigint, OUT n_new bigint, OUT n_merged bigint)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+$$
+BEGIN
+    WITH q AS (
+        DELETE FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id
+        RETURNING q.customer_id, q.day, q.amount, q.xid
+    ), n AS (
+        SELECT * FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.base_snapshot)
+    ), d AS (
+        SELECT n.customer_id, churn.history_agg(n.day, n.amount) AS h FROM n GROUP BY n.customer_id
+    ), mi AS (
+        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, touched_run)
+        SELECT p.pipeline_id, d.customer_id, d.h, run FROM d
+        WHERE d.h IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
+                          WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id)
+        RETURNING customer_id
+    ), mu AS (
+        UPDATE churn.pipeline_customer c SET history = churn.merge(c.history, d.h), touched_run = run
+        FROM d
+        WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id AND d.h IS NOT NULL
+        RETURNING c.customer_id
+    )
+    SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu)
+    INTO n_new, n_merged;
+END
+$$;
+COMMENT ON FUNCTION churn.pipeline_merge_queue(churn.pipeline, bigint) IS
+    'refresh step 1b: merge the captured purchases into the stored histories; returns new rows and customers changed';
+
+-- Step 2: the models of a refresh.  BG/NBD is refitted (in weeks) on the
+-- pipeline's customers once a day: it gives p_alive and expected purchases
+-- whatever model scores.  The scoring model is that BG/NBD for model
+-- 'bgnbd', else the registered model.
+CREATE FUNCTION churn.pipeline_models(p churn.pipeline, today date, rescore boolean,
+                                      OUT bg churn.bgnbd, OUT scorer churn.model)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+$$
+BEGIN
     bg := p.bgnbd;
     IF rescore THEN
         BEGIN
@@ -245,70 +247,40 @@ BEGIN
             bg := NULL;
         END;
     END IF;
-    IF p.model <> 'bgnbd' THEN
-        reg := churn.model_get(p.model);
+    scorer := CASE WHEN p.model = 'bgnbd' THEN churn.model_adhoc(p.name, bg, p.horizon_days)
+                   ELSE churn.model_get(p.model) END;
+    IF scorer.kind IS NOT NULL THEN
+        scorer.horizon_days := p.horizon_days; -- a registered model scores over the pipeline's horizon
     END IF;
-    remap := reg.feature_names IS DISTINCT FROM churn.feature_names();
-    IF reg.kind = 'rules' THEN
-        -- the ruleset, once: scored below set-based with the noisy-OR of
-        -- churn.rule_score (one SQL function call per customer costs 20x more)
-        SELECT array_agg(array_position(churn.feature_names(), r.feature)), array_agg(r.op),
-               array_agg(r.threshold), array_agg(r.weight)
-        INTO rule_idx, rule_op, rule_thr, rule_w
-        FROM churn.rules r WHERE r.ruleset = reg.ruleset;
-        IF rule_idx IS NULL THEN
-            RAISE EXCEPTION 'ruleset "%" does not exist', reg.ruleset USING ERRCODE = 'undefined_object';
-        END IF;
-    END IF;
+END
+$$;
+COMMENT ON FUNCTION churn.pipeline_models(churn.pipeline, date, boolean) IS
+    'refresh step 2: the day''s BG/NBD (refitted when rescoring) and the model that scores';
 
-    -- 3. score (every customer on a new day, else those with new
-    -- purchases), write the rows that changed, record tier changes, and
-    -- raise alerts for customers who moved into a more urgent code of an
-    -- alerting zone and bought within alert_max_idle_days
-    WITH s AS (
-        SELECT c.customer_id, f, CASE WHEN reg.kind IN ('logit', 'xgb', 'rules') THEN churn.feature_vector(f) END AS fv,
-               greatest(0, churn.history_spend(c.history, today, 365)) AS spend_365
+-- Step 3: score (every customer on a new day, else those with new
+-- purchases), write the rows that changed, record tier changes, and collect
+-- the alert candidates: customers who moved into a more urgent code of an
+-- alerting zone and bought within alert_max_idle_days.
+CREATE FUNCTION churn.pipeline_score(p churn.pipeline, run bigint, today date, rescore boolean, bg churn.bgnbd,
+                                     scorer churn.model, OUT n_scored bigint, OUT n_written bigint,
+                                     OUT n_changes bigint, OUT cands churn.pipeline_alert_candidate[])
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+$$
+BEGIN
+    WITH bgm AS (
+        SELECT churn.model_adhoc(p.name, bg, p.horizon_days) AS m
+    ), sc AS MATERIALIZED (
+        SELECT c.customer_id, f, greatest(0, churn.history_spend(c.history, today, 365)) AS spend_365,
+               churn.model_score(scorer, f) AS p_churn,
+               churn.model_p_alive(bgm.m, f) AS p_alive,
+               churn.model_expected(bgm.m, f, p.horizon_days) AS expected,
+               churn.model_expected(bgm.m, f, 365)
+                   * greatest(0, coalesce(f.repeat_avg_spend, f.avg_spend, 0)) AS predicted_value
         FROM churn.pipeline_customer c
+        CROSS JOIN bgm
         CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
         WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run)
           AND f.first_purchase IS NOT NULL
-    ), x AS MATERIALIZED (
-        -- the model's input vector, once per customer (CTEs referenced
-        -- once are inlined, and each reference would recompute it)
-        SELECT s.*,
-               CASE WHEN reg.kind IN ('logit', 'xgb', 'rules') AND NOT remap
-                    THEN CASE WHEN reg.kind = 'logit'
-                              THEN ARRAY(SELECT coalesce(e, 0) FROM unnest(s.fv) WITH ORDINALITY u(e, i) ORDER BY u.i)
-                              ELSE s.fv END
-                    WHEN reg.kind IN ('logit', 'xgb', 'rules')
-                    THEN ARRAY(SELECT coalesce(s.fv[array_position(churn.feature_names(), fn.n)],
-                                               CASE WHEN reg.kind = 'logit' THEN 0 END)
-                               FROM unnest(reg.feature_names) WITH ORDINALITY fn(n, i) ORDER BY fn.i)
-               END AS mx
-        FROM s
-    ), sc AS MATERIALIZED (
-        SELECT x.customer_id, x.f, x.mx, x.spend_365,
-               CASE WHEN p.model = 'bgnbd'
-                    THEN churn.bgnbd_p_churn(bg, p.horizon_days / 7.0, (x.f).x, (x.f).t_x / 7, (x.f).t / 7)
-                    WHEN reg.kind = 'bgnbd'
-                    THEN churn.bgnbd_p_churn(reg.bgnbd, p.horizon_days / reg.time_unit_days, (x.f).x,
-                                             (x.f).t_x / reg.time_unit_days, (x.f).t / reg.time_unit_days)
-                    WHEN reg.kind = 'pnbd'
-                    THEN churn.pnbd_p_churn(reg.pnbd, p.horizon_days / reg.time_unit_days, (x.f).x,
-                                            (x.f).t_x / reg.time_unit_days, (x.f).t / reg.time_unit_days)
-                    WHEN reg.kind = 'logit' THEN churn.logit_predict(reg.logit, x.mx)
-                    WHEN reg.kind = 'xgb' THEN churn.xgb_predict(reg.xgb, x.mx)
-                    ELSE (SELECT 1 - coalesce(exp(sum(ln(greatest(1 - u.w, 1e-300)))), 1)
-                          FROM unnest(rule_idx, rule_op, rule_thr, rule_w) u(i, op, thr, w)
-                          WHERE CASE u.op WHEN '<' THEN x.mx[u.i] < u.thr WHEN '<=' THEN x.mx[u.i] <= u.thr
-                                          WHEN '>' THEN x.mx[u.i] > u.thr WHEN '>=' THEN x.mx[u.i] >= u.thr
-                                          WHEN '=' THEN x.mx[u.i] = u.thr ELSE x.mx[u.i] <> u.thr END)
-               END AS p_churn,
-               churn.bgnbd_p_alive(bg, (x.f).x, (x.f).t_x / 7, (x.f).t / 7) AS p_alive,
-               churn.bgnbd_expected(bg, p.horizon_days / 7.0, (x.f).x, (x.f).t_x / 7, (x.f).t / 7) AS expected,
-               churn.bgnbd_expected(bg, 365 / 7.0, (x.f).x, (x.f).t_x / 7, (x.f).t / 7)
-                   * greatest(0, coalesce((x.f).repeat_avg_spend, (x.f).avg_spend, 0)) AS predicted_value
-        FROM x
     ), t0 AS (
         SELECT sc.*, tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
                w.code AS prev_code, w.customer_id IS NULL AS is_new,
@@ -325,7 +297,8 @@ BEGIN
         -- an alert for a code more urgent than before in an alerting zone,
         -- unless the customer has been gone too long; its top drivers
         SELECT t0.*, a.alert,
-               CASE WHEN a.alert AND t0.mx IS NOT NULL THEN churn.top_drivers(p.model, t0.mx, 3) END AS drivers
+               CASE WHEN a.alert AND (scorer).kind IN ('logit', 'xgb', 'rules')
+                    THEN churn.top_drivers(p.model, churn.model_input(scorer, t0.f), 3) END AS drivers
         FROM t0
         CROSS JOIN LATERAL (
             SELECT t0.code <> coalesce(t0.prev_code, 'N0') AND t0.zone = ANY (p.alert_zones)
@@ -365,21 +338,65 @@ BEGIN
                                  t.drivers)::churn.pipeline_alert_candidate)
             FROM t WHERE t.alert)
     INTO n_scored, n_written, n_changes, cands;
-    n_alerts := churn.pipeline_raise_alerts(p.pipeline_id, cands);
+END
+$$;
+COMMENT ON FUNCTION churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.bgnbd, churn.model) IS
+    'refresh step 3: score, tier and write the warning rows, record tier changes, collect alert candidates';
+
+-- One refresh: the steps above in one transaction, then the run record and
+-- the next slot.  Returns the run id.
+CREATE OR REPLACE FUNCTION churn.pipeline_execute(p_pipeline_id int, p_run_id bigint) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    b          record;
+    p          churn.pipeline;
+    run        bigint;
+    t0         timestamptz := clock_timestamp();
+    t1         timestamptz;
+    t2         timestamptz;
+    today      date;
+    full_read  boolean;
+    rescore    boolean;
+    key        text := churn.pipeline_state_key();
+    m          record;
+    sc         record;
+    n_new      bigint := 0;
+    n_merged   bigint := 0;
+    n_alerts   bigint;
+BEGIN
+    b := churn.pipeline_begin(p_pipeline_id, p_run_id);
+    p := b.p;
+    run := b.run;
+    today := (now() AT TIME ZONE p.time_zone)::date;
+    full_read := p.capture = 'full' OR p.base_snapshot IS NULL OR p.state_key IS DISTINCT FROM key
+                 OR EXISTS (SELECT 1 FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND q.rebuild)
+                 -- the unlogged histories were emptied by crash recovery
+                 OR NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id);
+    IF full_read THEN
+        n_new := NULL;              -- a full read does not count new rows
+        n_merged := churn.pipeline_merge_full(p, run, key);
+    ELSE
+        SELECT q.n_new, q.n_merged INTO n_new, n_merged FROM churn.pipeline_merge_queue(p, run) q;
+    END IF;
+    t1 := clock_timestamp();
+
+    rescore := full_read OR p.as_of IS DISTINCT FROM today OR p.scored_model IS DISTINCT FROM p.model;
+    m := churn.pipeline_models(p, today, rescore);
+    sc := churn.pipeline_score(p, run, today, rescore, m.bg, m.scorer);
+    n_alerts := churn.pipeline_raise_alerts(p.pipeline_id, sc.cands);
     t2 := clock_timestamp();
 
-    SELECT count(*) INTO n_total FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id;
-
-    -- 4. the run and the schedule
     UPDATE churn.pipeline
-    SET as_of = today, scored_model = p.model, bgnbd = bg, consecutive_failures = 0, last_success_at = now(),
+    SET as_of = today, scored_model = p.model, bgnbd = m.bg, consecutive_failures = 0, last_success_at = now(),
         next_run_at = churn.pipeline_next_slot(p.anchor_at, p.schedule, p.time_zone, now())
     WHERE pipeline_id = p.pipeline_id;
     UPDATE churn.pipeline_run
     SET status = 'succeeded', finished_at = clock_timestamp(), as_of = today,
         mode = CASE WHEN full_read THEN 'full' ELSE 'incremental' END,
-        new_purchase_rows = n_new, customers_merged = n_merged, customers_total = n_total,
-        customers_scored = n_scored, snapshot_rows_written = n_written, tier_changes = n_changes,
+        new_purchase_rows = n_new, customers_merged = n_merged,
+        customers_total = (SELECT count(*) FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id),
+        customers_scored = sc.n_scored, snapshot_rows_written = sc.n_written, tier_changes = sc.n_changes,
         alerts_raised = n_alerts,
         merge_ms = 1000 * extract(epoch FROM t1 - t0), score_ms = 1000 * extract(epoch FROM t2 - t1),
         finish_ms = 1000 * extract(epoch FROM clock_timestamp() - t2)
@@ -392,4 +409,7 @@ END
 $$;
 
 REVOKE EXECUTE ON FUNCTION churn.pipeline_prune(int),
-    churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]) FROM PUBLIC;
+    churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]),
+    churn.pipeline_begin(int, bigint), churn.pipeline_merge_full(churn.pipeline, bigint, text),
+    churn.pipeline_merge_queue(churn.pipeline, bigint), churn.pipeline_models(churn.pipeline, date, boolean),
+    churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.bgnbd, churn.model) FROM PUBLIC;
