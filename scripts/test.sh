@@ -33,14 +33,17 @@ run_regress() {
 	cw_log "pg_regress"
 	out=$(mktemp)
 	# pg_regress writes results/ and regression.diffs into test/ (--outputdir=test).
+	local rc=0 before=$((passed + failed))
 	make -C "$CW_ROOT" -s installcheck PG_CONFIG="$CW_PGBIN/pg_config" \
-		${tests[@]:+REGRESS="${tests[*]}"} >"$out" 2>&1 || true
+		${tests[@]:+REGRESS="${tests[*]}"} >"$out" 2>&1 || rc=$?
 	cat "$out"
 	local name status
 	while read -r name status; do
 		if [ "$status" = ok ]; then pass; else fail "regress/$name"; fi
 	done < <(sed -nE 's/^(test|     ) *([A-Za-z0-9_]+) +\.\.\. +(ok|FAILED|failed).*/\2 \3/p; s/^(ok|not ok) +[0-9]+ +[-+] +([A-Za-z0-9_]+) .*/\2 \1/p' "$out" |
 		sed -E 's/ not$/ FAILED/; s/ not ok$/ FAILED/')
+	# pg_regress that failed before running any test (say, CREATE EXTENSION failed)
+	if [ "$rc" -ne 0 ] && [ $((passed + failed)) -eq "$before" ]; then fail "regress/setup"; fi
 	if grep -q 'regression.diffs' "$out" && [ -f "$CW_ROOT/test/regression.diffs" ]; then
 		head -200 "$CW_ROOT/test/regression.diffs"
 	fi

@@ -20,12 +20,17 @@
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/tuplestore.h"
 
 #include "snapcache.h"
 #include "tiers.h"
 
 PG_FUNCTION_INFO_V1(warning_tier);
 PG_FUNCTION_INFO_V1(warning_tier_hysteresis);
+PG_FUNCTION_INFO_V1(tier_code_list);
+PG_FUNCTION_INFO_V1(alert_urgency);
+PG_FUNCTION_INFO_V1(tier_code_zone);
+PG_FUNCTION_INFO_V1(tier_code_level);
 
 const TierCodeInfo TierCodes[TIER_NCODES] = {
 	{"N0", "none", 0},
@@ -378,4 +383,72 @@ warning_tier_hysteresis(PG_FUNCTION_ARGS)
 			k = j;
 	}
 	return TierResult(c, pol, s, k);
+}
+
+/* tier_code_list(): every tier code with its zone, level and urgency, N0 first. */
+Datum
+tier_code_list(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	ChurnMaterializeSRF(fcinfo);
+	for (int k = 0; k < TIER_NCODES; k++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = CStringGetTextDatum(TierCodes[k].code);
+		values[1] = CStringGetTextDatum(TierCodes[k].zone);
+		values[2] = Int32GetDatum(TierCodes[k].level);
+		values[3] = Int32GetDatum(k);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* Urgency of a tier code written exactly (no case folding, no blanks), or -1. */
+static int
+TierExactCode(text *code)
+{
+	const char *s = VARDATA_ANY(code);
+
+	if (VARSIZE_ANY_EXHDR(code) != 2)
+		return -1;
+	for (int k = 0; k < TIER_NCODES; k++)
+		if (s[0] == TierCodes[k].code[0] && s[1] == TierCodes[k].code[1])
+			return k;
+	return -1;
+}
+
+/* alert_urgency(code): urgency 0 (N0) .. 9 (R1) of a tier code; NULL for anything else. */
+Datum
+alert_urgency(PG_FUNCTION_ARGS)
+{
+	int			k = TierExactCode(PG_GETARG_TEXT_PP(0));
+
+	if (k < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(k);
+}
+
+/* tier_code_zone(code): the zone of a tier code; NULL for anything else. */
+Datum
+tier_code_zone(PG_FUNCTION_ARGS)
+{
+	int			k = TierExactCode(PG_GETARG_TEXT_PP(0));
+
+	if (k < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(TierCodes[k].zone));
+}
+
+/* tier_code_level(code): the level of a tier code inside its zone; NULL for anything else. */
+Datum
+tier_code_level(PG_FUNCTION_ARGS)
+{
+	int			k = TierExactCode(PG_GETARG_TEXT_PP(0));
+
+	if (k < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(TierCodes[k].level);
 }

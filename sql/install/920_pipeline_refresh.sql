@@ -27,71 +27,6 @@ $$
     WHERE p.pipeline_id = p_pipeline_id AND tc.pipeline_id = p.pipeline_id AND tc.at < now() - p.run_retention;
 $$;
 
--- Alerts of one refresh, set-based (see part 900): by pipeline id.
-DROP FUNCTION churn.pipeline_raise_alerts(text, churn.pipeline_alert_candidate[]);
-CREATE FUNCTION churn.pipeline_raise_alerts(p_pipeline_id int, cands churn.pipeline_alert_candidate[])
-    RETURNS bigint
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
-$$
-DECLARE
-    n bigint;
-    pipeline text;
-BEGIN
-    IF cardinality(cands) IS NULL THEN
-        RETURN 0;
-    END IF;
-    SELECT p.name INTO STRICT pipeline FROM churn.pipeline p WHERE p.pipeline_id = p_pipeline_id;
-    WITH c AS (
-        SELECT u.*, pb.zone, pb.level, pb.action, pb.channel, pb.sla_hours
-        FROM unnest(cands) u JOIN churn.playbook_effective pb ON pb.code = u.code
-    ), cur AS MATERIALIZED (
-        SELECT a.alert_id, a.customer_id, a.code, a.status
-        FROM churn.alert a
-        WHERE a.pipeline_id = p_pipeline_id AND a.status IN ('open', 'contacted')
-          AND a.customer_id IN (SELECT c.customer_id FROM c)
-        FOR UPDATE OF a
-    ), esc AS (
-        UPDATE churn.alert a
-        SET code = c.code, zone = c.zone, level = c.level, value_segment = c.value_segment, p_churn = c.p_churn,
-            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'), action = c.action,
-            channel = c.channel, sla_hours = c.sla_hours, status = 'open',
-            due_at = now() + make_interval(hours => c.sla_hours), contacted_at = NULL,
-            escalations = a.escalations + 1, last_changed_at = now()
-        FROM c JOIN cur ON cur.customer_id = c.customer_id
-        WHERE a.alert_id = cur.alert_id AND churn.alert_urgency(c.code) > churn.alert_urgency(cur.code)
-        RETURNING a AS alert, cur.status AS from_status, cur.code AS from_code
-    ), ins AS (
-        INSERT INTO churn.alert AS a (pipeline_id, pipeline, customer_id, code, zone, level, value_segment, p_churn,
-                                      annual_value, drivers, action, channel, sla_hours, status, opened_at,
-                                      due_at, last_changed_at)
-        SELECT p_pipeline_id, pipeline, c.customer_id, c.code, c.zone, c.level, c.value_segment, c.p_churn,
-               c.annual_value, coalesce(c.drivers, '{}'), c.action, c.channel, c.sla_hours, 'open', now(),
-               now() + make_interval(hours => c.sla_hours), now()
-        FROM c WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.customer_id = c.customer_id)
-        ON CONFLICT DO NOTHING
-        RETURNING a AS alert
-    ), ev AS (
-        INSERT INTO churn.alert_event (alert_id, at, event, from_status, to_status, from_code, to_code, actor, note)
-        SELECT (e.alert).alert_id, now(), 'escalated', e.from_status, 'open', e.from_code, (e.alert).code,
-               pipeline, format('p_churn %s', (e.alert).p_churn)
-        FROM esc e
-        UNION ALL
-        SELECT (i.alert).alert_id, now(), 'opened', NULL, 'open', NULL, (i.alert).code,
-               pipeline, format('p_churn %s', (i.alert).p_churn)
-        FROM ins i
-        RETURNING 1
-    ), nt AS (
-        SELECT pg_notify('churn_alert', churn.alert_payload(e.alert, 'escalated')) FROM esc e
-        UNION ALL
-        SELECT pg_notify('churn_alert', churn.alert_payload(i.alert, 'opened')) FROM ins i
-    )
-    SELECT (SELECT count(*) FROM ev) + 0 * (SELECT count(*) FROM nt) INTO n;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]) IS
-    'pipeline internal: opens or escalates the alerts of one refresh, as churn.raise_alert does one by one';
-
 -- The refresh, step by step.  Each step is a function with one purpose;
 -- churn.pipeline_execute runs them in one transaction.  Nested loops are off
 -- in the steps that join the histories (see part 900).
@@ -409,7 +344,6 @@ END
 $$;
 
 REVOKE EXECUTE ON FUNCTION churn.pipeline_prune(int),
-    churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]),
     churn.pipeline_begin(int, bigint), churn.pipeline_merge_full(churn.pipeline, bigint, text),
     churn.pipeline_merge_queue(churn.pipeline, bigint), churn.pipeline_models(churn.pipeline, date, boolean),
     churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.bgnbd, churn.model) FROM PUBLIC;

@@ -81,8 +81,97 @@ BEGIN
 END
 $$;
 
--- Open an alert, or escalate the customer's active alert to a more urgent
--- code.  Returns the alert id; NULL for zone none.
+-- The one alert path: open alerts, or escalate the customers' active
+-- alerts to a more urgent code, for a set of candidates of one pipeline (or
+-- of one label, for alerts raised by hand: p_pipeline_id NULL).  A
+-- candidate whose active alert is as or more urgent changes nothing.
+-- Returns one row per candidate with its alert and what happened
+-- ('opened', 'escalated', 'unchanged'); a candidate whose insert lost a race
+-- with a concurrent transaction returns no row.
+CREATE FUNCTION churn.alert_raise_set(p_pipeline_id int, p_pipeline text, cands churn.pipeline_alert_candidate[],
+                                      p_at timestamptz, p_actor text)
+    RETURNS TABLE (customer_id text, alert_id bigint, event text)
+    LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+$$
+    WITH c AS (
+        SELECT u.*, pb.zone, pb.level, pb.action, pb.channel, pb.sla_hours
+        FROM unnest(cands) u JOIN churn.playbook_effective pb ON pb.code = u.code
+    ), cur AS MATERIALIZED (
+        -- the active alerts of these customers (two branches so that each
+        -- uses its partial unique index), locked
+        SELECT a.alert_id, a.customer_id, a.code, a.status, a.last_changed_at
+        FROM churn.alert a
+        WHERE a.alert_id IN (
+            SELECT a1.alert_id FROM churn.alert a1
+            WHERE p_pipeline_id IS NOT NULL AND a1.pipeline_id = p_pipeline_id
+              AND a1.status IN ('open', 'contacted') AND a1.customer_id IN (SELECT c.customer_id FROM c)
+            UNION ALL
+            SELECT a2.alert_id FROM churn.alert a2
+            WHERE p_pipeline_id IS NULL AND a2.pipeline_id IS NULL
+              AND coalesce(a2.pipeline, '') = coalesce(p_pipeline, '')
+              AND a2.status IN ('open', 'contacted') AND a2.customer_id IN (SELECT c.customer_id FROM c))
+        FOR UPDATE OF a
+    ), esc AS (
+        UPDATE churn.alert a
+        SET code = c.code, zone = c.zone, level = c.level, value_segment = c.value_segment, p_churn = c.p_churn,
+            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'), action = c.action,
+            channel = c.channel, sla_hours = c.sla_hours, status = 'open',
+            due_at = p_at + make_interval(hours => c.sla_hours), contacted_at = NULL,
+            escalations = a.escalations + 1, last_changed_at = p_at
+        FROM c JOIN cur ON cur.customer_id = c.customer_id
+        WHERE a.alert_id = cur.alert_id AND churn.alert_urgency(c.code) > churn.alert_urgency(cur.code)
+        RETURNING a AS alert, cur.status AS from_status, cur.code AS from_code
+    ), ins AS (
+        INSERT INTO churn.alert AS a (pipeline_id, pipeline, customer_id, code, zone, level, value_segment, p_churn,
+                                      annual_value, drivers, action, channel, sla_hours, status, opened_at,
+                                      due_at, last_changed_at)
+        SELECT p_pipeline_id, p_pipeline, c.customer_id, c.code, c.zone, c.level, c.value_segment, c.p_churn,
+               c.annual_value, coalesce(c.drivers, '{}'), c.action, c.channel, c.sla_hours, 'open', p_at,
+               p_at + make_interval(hours => c.sla_hours), p_at
+        FROM c WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.customer_id = c.customer_id)
+        ON CONFLICT DO NOTHING
+        RETURNING a AS alert
+    ), done AS (
+        SELECT e.alert, 'escalated' AS event, e.from_status, e.from_code FROM esc e
+        UNION ALL
+        SELECT i.alert, 'opened', NULL, NULL FROM ins i
+    ), ev AS (
+        INSERT INTO churn.alert_event (alert_id, at, event, from_status, to_status, from_code, to_code, actor, note)
+        SELECT (d.alert).alert_id, p_at, d.event, d.from_status, 'open', d.from_code, (d.alert).code,
+               p_actor, format('p_churn %s', (d.alert).p_churn)
+        FROM done d
+        RETURNING 1
+    ), nt AS (
+        SELECT pg_notify('churn_alert', churn.alert_payload(d.alert, d.event)) FROM done d
+    )
+    SELECT (d.alert).customer_id, (d.alert).alert_id, d.event
+    FROM done d
+    WHERE (SELECT count(*) FROM ev) >= 0 AND (SELECT count(*) FROM nt) >= 0
+    UNION ALL
+    SELECT cur.customer_id, cur.alert_id, 'unchanged'
+    FROM cur WHERE NOT EXISTS (SELECT 1 FROM esc e WHERE (e.alert).alert_id = cur.alert_id)
+$$;
+COMMENT ON FUNCTION churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text) IS
+    'alert internal: opens or escalates the alerts of a set of candidates; the one path behind refreshes and churn.raise_alert';
+
+-- Alerts of one refresh: the set path with the refresh's time and the
+-- pipeline as actor; returns the number of alerts opened or escalated.
+DROP FUNCTION churn.pipeline_raise_alerts(text, churn.pipeline_alert_candidate[]);
+CREATE FUNCTION churn.pipeline_raise_alerts(p_pipeline_id int, cands churn.pipeline_alert_candidate[])
+    RETURNS bigint
+    LANGUAGE sql SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT count(*) FILTER (WHERE r.event <> 'unchanged')
+    FROM churn.pipeline p
+    CROSS JOIN LATERAL churn.alert_raise_set(p.pipeline_id, p.name, cands, now(), p.name) r
+    WHERE p.pipeline_id = p_pipeline_id AND cardinality(cands) > 0
+$$;
+COMMENT ON FUNCTION churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]) IS
+    'pipeline internal: opens or escalates the alerts of one refresh (churn.alert_raise_set)';
+
+-- One alert raised by hand: checks the arguments, then the set path with
+-- one candidate (twice when a concurrent transaction opened the same
+-- customer's alert in between).  Returns the alert id; NULL for zone none.
 DROP FUNCTION churn.alert_open_or_escalate(text, text, text, int, text, float8, float8, text[], text, timestamptz);
 CREATE FUNCTION churn.alert_open_or_escalate(p_customer_id text, p_code text, p_zone text, p_level int,
                                              p_value_segment text, p_churn float8, p_annual_value float8,
@@ -92,8 +181,7 @@ CREATE FUNCTION churn.alert_open_or_escalate(p_customer_id text, p_code text, p_
 $$
 DECLARE
     pb churn.playbook_effective;
-    cur churn.alert;
-    v_actor text := coalesce(p_pipeline, p_actor);
+    id bigint;
 BEGIN
     IF p_customer_id IS NULL OR p_customer_id = '' THEN
         RAISE EXCEPTION 'customer_id must not be NULL or empty' USING ERRCODE = 'null_value_not_allowed';
@@ -129,50 +217,21 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('%s is zone %s level %s.', p_code, pb.zone, pb.level);
     END IF;
-
-    -- Two attempts: when a concurrent transaction opens the same customer's
-    -- alert between our look-up and our insert, the second look-up sees it.
+    -- an escalation may not be dated before the alert's last change
+    PERFORM churn.alert_check_time(p_at, a.last_changed_at)
+    FROM churn.alert a
+    WHERE a.customer_id = p_customer_id AND a.status IN ('open', 'contacted')
+      AND CASE WHEN p_pipeline_id IS NOT NULL THEN a.pipeline_id = p_pipeline_id
+               ELSE a.pipeline_id IS NULL AND coalesce(a.pipeline, '') = coalesce(p_pipeline, '') END
+      AND churn.alert_urgency(p_code) > churn.alert_urgency(a.code);
     FOR attempt IN 1 .. 2 LOOP
-        SELECT * INTO cur FROM churn.alert a
-        WHERE a.customer_id = p_customer_id
-          AND CASE WHEN p_pipeline_id IS NOT NULL THEN a.pipeline_id = p_pipeline_id
-                   ELSE a.pipeline_id IS NULL AND coalesce(a.pipeline, '') = coalesce(p_pipeline, '') END
-          AND a.status IN ('open', 'contacted')
-        FOR UPDATE;
-        IF FOUND THEN
-            IF churn.alert_urgency(p_code) <= churn.alert_urgency(cur.code) THEN
-                RETURN cur.alert_id;        -- same or less urgent: nothing changes
-            END IF;
-            PERFORM churn.alert_check_time(p_at, cur.last_changed_at);
-            UPDATE churn.alert a
-            SET code = p_code, zone = pb.zone, level = pb.level, value_segment = p_value_segment,
-                p_churn = alert_open_or_escalate.p_churn, annual_value = p_annual_value,
-                drivers = coalesce(p_drivers, '{}'), action = pb.action, channel = pb.channel,
-                sla_hours = pb.sla_hours, status = 'open',
-                due_at = p_at + make_interval(hours => pb.sla_hours), contacted_at = NULL,
-                escalations = a.escalations + 1, last_changed_at = p_at
-            WHERE a.alert_id = cur.alert_id
-            RETURNING * INTO cur;
-            INSERT INTO churn.alert_event (alert_id, at, event, from_status, to_status, from_code, to_code, actor, note)
-            SELECT cur.alert_id, p_at, 'escalated', e.to_status, 'open', e.to_code, p_code, v_actor,
-                   format('p_churn %s', p_churn)
-            FROM churn.alert_event e WHERE e.alert_id = cur.alert_id ORDER BY e.event_id DESC LIMIT 1;
-            PERFORM pg_catalog.pg_notify('churn_alert', churn.alert_payload(cur, 'escalated'));
-            RETURN cur.alert_id;
-        END IF;
-
-        INSERT INTO churn.alert (pipeline_id, pipeline, customer_id, code, zone, level, value_segment, p_churn, annual_value,
-                                 drivers, action, channel, sla_hours, status, opened_at, due_at, last_changed_at)
-        VALUES (p_pipeline_id, p_pipeline, p_customer_id, p_code, pb.zone, pb.level, p_value_segment, p_churn, p_annual_value,
-                coalesce(p_drivers, '{}'), pb.action, pb.channel, pb.sla_hours, 'open', p_at,
-                p_at + make_interval(hours => pb.sla_hours), p_at)
-        ON CONFLICT DO NOTHING
-        RETURNING * INTO cur;
-        IF cur.alert_id IS NOT NULL THEN
-            INSERT INTO churn.alert_event (alert_id, at, event, from_status, to_status, from_code, to_code, actor, note)
-            VALUES (cur.alert_id, p_at, 'opened', NULL, 'open', NULL, p_code, v_actor, format('p_churn %s', p_churn));
-            PERFORM pg_catalog.pg_notify('churn_alert', churn.alert_payload(cur, 'opened'));
-            RETURN cur.alert_id;
+        SELECT r.alert_id INTO id
+        FROM churn.alert_raise_set(p_pipeline_id, p_pipeline,
+                                   ARRAY[ROW(p_customer_id, p_code, p_value_segment, p_churn, p_annual_value,
+                                             p_drivers)::churn.pipeline_alert_candidate],
+                                   p_at, coalesce(p_pipeline, p_actor)) r;
+        IF id IS NOT NULL THEN
+            RETURN id;
         END IF;
     END LOOP;
     RAISE EXCEPTION 'could not open an alert for customer % (concurrent changes)', p_customer_id
@@ -195,9 +254,7 @@ CREATE FUNCTION churn.raise_alert_internal(customer_id text, code text, p_churn 
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT churn.alert_open_or_escalate($1, $2,
-                                        CASE left($2, 1) WHEN 'R' THEN 'red' WHEN 'Y' THEN 'yellow'
-                                                         WHEN 'B' THEN 'blue' WHEN 'N' THEN 'none' END,
-                                        CASE WHEN $2 ~ '^[RYBN][0-9]$' THEN substr($2, 2)::int END,
+                                        churn.tier_code_zone($2), churn.tier_code_level($2),
                                         NULL, $3, $4, $5, churn.alert_pipeline_for($6, $8), $6, $7,
                                         $8::regrole::text)
 $$;
@@ -269,6 +326,8 @@ CREATE OR REPLACE FUNCTION churn.alert_assign(alert_id bigint, assignee text, ac
                                               at timestamptz DEFAULT now()) RETURNS churn.alert
     AS 'MODULE_PATHNAME', 'alert_assign' LANGUAGE C VOLATILE;
 
+REVOKE EXECUTE ON FUNCTION churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]),
+    churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     churn.alert_pipeline_for(text, oid), churn.alert_check_owner(bigint, oid),
     churn.alert_open_or_escalate(text, text, text, int, text, float8, float8, text[], int, text, timestamptz, text),
