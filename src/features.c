@@ -62,42 +62,34 @@ RelChange(double now, double before)
 	return before > 0 ? (now - before) / before : NAN;
 }
 
-/* Churn features of one history as of a date. */
-Datum
-history_features(PG_FUNCTION_ARGS)
+/* What one pass over a customer's days up to as_of accumulates. */
+typedef struct FeatureScan
 {
-	DayLog	   *log = DayLogFromDatum(&HistorySpec, PG_GETARG_DATUM(0));
-	DateADT		as_of = ChurnCheckDay(PG_GETARG_DATEADT(1), "as_of");
-	int32		window = PG_GETARG_INT32(2);
+	int			k;				/* purchase days */
+	int			return_days;
+	DateADT		first,
+				prev;			/* first and last purchase day */
+	double		total,
+				purchase_spend,
+				first_spend;
+	double		gap_mean,
+				gap_m2;			/* Welford over gaps */
+	int			recent_n,
+				prior_n;
+	double		recent_sum,
+				prior_sum;
+	int			month_n[AOV_MONTHS];
+	double		month_sum[AOV_MONTHS];
+} FeatureScan;
+
+/* Accumulate the days of a history up to as_of, with windows of window days. */
+static void
+FeatureScanDays(const DayLog *log, DateADT as_of, int32 window, FeatureScan *sc)
+{
 	const HistoryDay *days = HistoryDays(log);
-	int			end;
-	int			k = 0;			/* purchase days so far */
-	int			return_days = 0;
-	DateADT		first = 0,
-				prev = 0;
-	double		total = 0,
-				purchase_spend = 0,
-				first_spend = 0;
-	double		gap_mean = 0,
-				gap_m2 = 0;		/* Welford over gaps */
-	int			recent_n = 0,
-				prior_n = 0;
-	double		recent_sum = 0,
-				prior_sum = 0;
-	int			month_n[AOV_MONTHS] = {0};
-	double		month_sum[AOV_MONTHS] = {0};
-	Datum		values[F_NATTS];
-	bool		nulls[F_NATTS];
-	int			x,
-				aov_run;
+	int			end = DayLogUpperBound(log, sizeof(HistoryDay), as_of);
 
-	if (window <= 0 || window > MAX_WINDOW_DAYS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("window_days must be between 1 and %d", MAX_WINDOW_DAYS),
-				 errdetail("The value was %d.", window)));
-
-	end = DayLogUpperBound(log, sizeof(HistoryDay), as_of);
+	memset(sc, 0, sizeof(FeatureScan));
 	for (int i = 0; i < end; i++)
 	{
 		const HistoryDay *d = &days[i];
@@ -105,83 +97,108 @@ history_features(PG_FUNCTION_ARGS)
 
 		if ((i & 0xFFFF) == 0xFFFF)
 			CHECK_FOR_INTERRUPTS();
-		total += d->amount;
+		sc->total += d->amount;
 		if (d->purchases == 0)
 		{
-			return_days++;
+			sc->return_days++;
 			continue;
 		}
-		if (k == 0)
+		if (sc->k == 0)
 		{
-			first = d->day;
-			first_spend = d->amount;
+			sc->first = d->day;
+			sc->first_spend = d->amount;
 		}
 		else
 		{
-			double		gap = (double) (d->day - prev);
-			double		delta = gap - gap_mean;
+			double		gap = (double) (d->day - sc->prev);
+			double		delta = gap - sc->gap_mean;
 
-			gap_mean += delta / k;
-			gap_m2 += delta * (gap - gap_mean);
+			sc->gap_mean += delta / sc->k;
+			sc->gap_m2 += delta * (gap - sc->gap_mean);
 		}
-		k++;
-		prev = d->day;
-		purchase_spend += d->amount;
-
+		sc->k++;
+		sc->prev = d->day;
+		sc->purchase_spend += d->amount;
 		if (age < window)
 		{
-			recent_n++;
-			recent_sum += d->amount;
+			sc->recent_n++;
+			sc->recent_sum += d->amount;
 		}
 		else if (age < 2 * (int64) window)
 		{
-			prior_n++;
-			prior_sum += d->amount;
+			sc->prior_n++;
+			sc->prior_sum += d->amount;
 		}
 		if (age < (int64) AOV_MONTH_DAYS * AOV_MONTHS)
 		{
-			month_n[age / AOV_MONTH_DAYS]++;
-			month_sum[age / AOV_MONTH_DAYS] += d->amount;
+			sc->month_n[age / AOV_MONTH_DAYS]++;
+			sc->month_sum[age / AOV_MONTH_DAYS] += d->amount;
 		}
 	}
+}
 
-	if (k == 0)
-		PG_RETURN_NULL();
-	if (!isfinite(total) || !isfinite(purchase_spend))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("total spend is out of range for float8")));
+/* The number of latest consecutive months whose average order value fell by AOV_DECLINE. */
+static int
+FeatureAovRun(const FeatureScan *sc)
+{
+	int			run = 0;
 
-	x = k - 1;
-	aov_run = 0;
 	for (int m = 0; m + 1 < AOV_MONTHS; m++)
 	{
 		double		now,
 					before;
 
-		if (month_n[m] == 0 || month_n[m + 1] == 0)
+		if (sc->month_n[m] == 0 || sc->month_n[m + 1] == 0)
 			break;
-		now = month_sum[m] / month_n[m];
-		before = month_sum[m + 1] / month_n[m + 1];
+		now = sc->month_sum[m] / sc->month_n[m];
+		before = sc->month_sum[m + 1] / sc->month_n[m + 1];
 		if (!(before > 0 && now <= (1.0 - AOV_DECLINE) * before))
 			break;
-		aov_run++;
+		run++;
 	}
+	return run;
+}
 
+/* Churn features of one history as of a date. */
+Datum
+history_features(PG_FUNCTION_ARGS)
+{
+	DayLog	   *log = DayLogFromDatum(&HistorySpec, PG_GETARG_DATUM(0));
+	DateADT		as_of = ChurnCheckDay(PG_GETARG_DATEADT(1), "as_of");
+	int32		window = PG_GETARG_INT32(2);
+	FeatureScan sc;
+	Datum		values[F_NATTS];
+	bool		nulls[F_NATTS];
+	int			x;
+
+	if (window <= 0 || window > MAX_WINDOW_DAYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window_days must be between 1 and %d", MAX_WINDOW_DAYS),
+				 errdetail("The value was %d.", window)));
+	FeatureScanDays(log, as_of, window, &sc);
+	if (sc.k == 0)
+		PG_RETURN_NULL();
+	if (!isfinite(sc.total) || !isfinite(sc.purchase_spend))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("total spend is out of range for float8")));
+
+	x = sc.k - 1;
 	memset(nulls, 0, sizeof(nulls));
-	values[F_FIRST_PURCHASE] = DateADTGetDatum(first);
-	values[F_LAST_PURCHASE] = DateADTGetDatum(prev);
+	values[F_FIRST_PURCHASE] = DateADTGetDatum(sc.first);
+	values[F_LAST_PURCHASE] = DateADTGetDatum(sc.prev);
 	values[F_X] = Int32GetDatum(x);
-	values[F_T_X] = Float8GetDatum((double) (prev - first));
-	values[F_T] = Float8GetDatum((double) (as_of - first));
-	values[F_RECENCY_DAYS] = Float8GetDatum((double) (as_of - prev));
-	values[F_PURCHASE_DAYS] = Int32GetDatum(k);
-	values[F_TOTAL_SPEND] = Float8GetDatum(total);
-	values[F_AVG_SPEND] = Float8GetDatum(purchase_spend / k);
-	values[F_RECENT_DAYS] = Int32GetDatum(recent_n);
-	values[F_PRIOR_DAYS] = Int32GetDatum(prior_n);
-	values[F_AOV_DECLINE_MONTHS] = Int32GetDatum(aov_run);
-	values[F_RETURN_DAYS] = Int32GetDatum(return_days);
+	values[F_T_X] = Float8GetDatum((double) (sc.prev - sc.first));
+	values[F_T] = Float8GetDatum((double) (as_of - sc.first));
+	values[F_RECENCY_DAYS] = Float8GetDatum((double) (as_of - sc.prev));
+	values[F_PURCHASE_DAYS] = Int32GetDatum(sc.k);
+	values[F_TOTAL_SPEND] = Float8GetDatum(sc.total);
+	values[F_AVG_SPEND] = Float8GetDatum(sc.purchase_spend / sc.k);
+	values[F_RECENT_DAYS] = Int32GetDatum(sc.recent_n);
+	values[F_PRIOR_DAYS] = Int32GetDatum(sc.prior_n);
+	values[F_AOV_DECLINE_MONTHS] = Int32GetDatum(FeatureAovRun(&sc));
+	values[F_RETURN_DAYS] = Int32GetDatum(sc.return_days);
 
 #define SET_OR_NULL(att, cond, val) \
 	do { \
@@ -189,15 +206,15 @@ history_features(PG_FUNCTION_ARGS)
 		else { values[att] = (Datum) 0; nulls[att] = true; } \
 	} while (0)
 
-	SET_OR_NULL(F_REPEAT_AVG_SPEND, x > 0, (purchase_spend - first_spend) / x);
-	SET_OR_NULL(F_MEAN_GAP_DAYS, x > 0, (double) (prev - first) / x);
-	SET_OR_NULL(F_SD_GAP_DAYS, x > 1, sqrt(gap_m2 / (x - 1)));
-	SET_OR_NULL(F_OVERDUE_RATIO, x > 0, (double) (as_of - prev) * x / (double) (prev - first));
-	SET_OR_NULL(F_FREQUENCY_CHANGE, prior_n > 0, RelChange(recent_n, prior_n));
-	SET_OR_NULL(F_RECENT_AVG_SPEND, recent_n > 0, recent_sum / recent_n);
-	SET_OR_NULL(F_PRIOR_AVG_SPEND, prior_n > 0, prior_sum / prior_n);
-	SET_OR_NULL(F_SPEND_CHANGE, recent_n > 0 && prior_n > 0 && prior_sum > 0,
-				RelChange(recent_sum / recent_n, prior_sum / prior_n));
+	SET_OR_NULL(F_REPEAT_AVG_SPEND, x > 0, (sc.purchase_spend - sc.first_spend) / x);
+	SET_OR_NULL(F_MEAN_GAP_DAYS, x > 0, (double) (sc.prev - sc.first) / x);
+	SET_OR_NULL(F_SD_GAP_DAYS, x > 1, sqrt(sc.gap_m2 / (x - 1)));
+	SET_OR_NULL(F_OVERDUE_RATIO, x > 0, (double) (as_of - sc.prev) * x / (double) (sc.prev - sc.first));
+	SET_OR_NULL(F_FREQUENCY_CHANGE, sc.prior_n > 0, RelChange(sc.recent_n, sc.prior_n));
+	SET_OR_NULL(F_RECENT_AVG_SPEND, sc.recent_n > 0, sc.recent_sum / sc.recent_n);
+	SET_OR_NULL(F_PRIOR_AVG_SPEND, sc.prior_n > 0, sc.prior_sum / sc.prior_n);
+	SET_OR_NULL(F_SPEND_CHANGE, sc.recent_n > 0 && sc.prior_n > 0 && sc.prior_sum > 0,
+				RelChange(sc.recent_sum / sc.recent_n, sc.prior_sum / sc.prior_n));
 #undef SET_OR_NULL
 
 	PG_RETURN_DATUM(ChurnMakeComposite(fcinfo, values, nulls));
