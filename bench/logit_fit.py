@@ -96,8 +96,8 @@ def main():
     ]
     modes = [
         ('default plan', 'SET max_parallel_workers_per_gather = 2; '),
-        ('forced parallel', 'BEGIN; ALTER FUNCTION churn.logit_fit_serial(internal) COST 1; '
-                            'ALTER FUNCTION churn.logit_fit_deserial(bytea, internal) COST 1; '
+        ('forced parallel', 'BEGIN; ALTER FUNCTION churn.logit_fit_serialize(internal) COST 1; '
+                            'ALTER FUNCTION churn.logit_fit_deserialize(bytea, internal) COST 1; '
                             'SET parallel_setup_cost = 0; SET max_parallel_workers_per_gather = 2; '),
     ]
     worst = 0.0

@@ -195,13 +195,6 @@ BgnbdExpected(double r, double alpha, double a, double b,
 	return pal * (C * E1 - S * exp(lscale));
 }
 
-/* Validate a horizon argument. */
-static void
-BgnbdCheckHorizon(double h)
-{
-	ChurnCheckNonNegative(h, "horizon");
-}
-
 /* ----------------------------------------------------------------------
  * Fit
  * ---------------------------------------------------------------------- */
@@ -425,27 +418,15 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	ProbEntry  *e;
 	int			ne;
 	double		theta[4];
-	double		sumx = 0,
-				sumt = 0;
+	double		sumx,
+				sumt;
 	ProbOptResult res;
-	Datum		values[8];
-	bool		nulls[8] = {0};
-	int			i;
 
 	(void) ChurnAggContext(fcinfo, "bgnbd_fit_final");
 	e = ProbStateSortedEntries(st, &ne);
 	if (ne == 0)
 		PG_RETURN_NULL();		/* no rows, or total weight 0 */
-	for (i = 0; i < ne; i++)
-	{
-		sumx += e[i].w * e[i].x;
-		sumt += e[i].w * e[i].v2;
-	}
-	if (sumx == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("bgnbd_fit needs at least one customer with a repeat purchase"),
-				 errdetail("Every row has x = 0. The likelihood then increases without bound as r goes to 0, so no maximum likelihood estimate exists.")));
+	ProbRftSums(e, ne, "bgnbd_fit", &sumx, &sumt);
 
 	BgnbdFitCtxInit(&ctx, e, ne);
 	pfree(e);
@@ -457,15 +438,7 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	theta[3] = 0;
 	res = ProbMinimize(BgnbdObjective, &ctx, 4, theta, true);
 
-	values[0] = Float8GetDatum(exp(theta[0]));
-	values[1] = Float8GetDatum(exp(theta[1]));
-	values[2] = Float8GetDatum(exp(theta[2]));
-	values[3] = Float8GetDatum(exp(theta[3]));
-	values[4] = Float8GetDatum(-res.fval);
-	values[5] = Float8GetDatum(st->wsum);
-	values[6] = Int32GetDatum(res.iterations);
-	values[7] = BoolGetDatum(res.converged);
-	PG_RETURN_DATUM(ChurnMakeComposite(fcinfo, values, nulls));
+	PG_RETURN_DATUM(ProbFitResult(fcinfo, theta, 4, &res, st->wsum));
 }
 
 /* ----------------------------------------------------------------------
@@ -480,12 +453,12 @@ bgnbd_p_alive(PG_FUNCTION_ARGS)
 				alpha,
 				a,
 				b;
-	int32		x = PG_GETARG_INT32(1);
-	double		t_x = PG_GETARG_FLOAT8(2);
-	double		t = PG_GETARG_FLOAT8(3);
+	int32		x;
+	double		t_x,
+				t;
 
 	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
-	ProbCheckRft(x, t_x, t);
+	ProbGetRftArgs(fcinfo, 1, &x, &t_x, &t);
 	PG_RETURN_FLOAT8(BgnbdPAlive(r, alpha, a, b, x, t_x, t));
 }
 
@@ -497,14 +470,13 @@ bgnbd_expected(PG_FUNCTION_ARGS)
 				alpha,
 				a,
 				b;
-	double		h = PG_GETARG_FLOAT8(1);
-	int32		x = PG_GETARG_INT32(2);
-	double		t_x = PG_GETARG_FLOAT8(3);
-	double		t = PG_GETARG_FLOAT8(4);
+	double		h,
+				t_x,
+				t;
+	int32		x;
 
 	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
-	BgnbdCheckHorizon(h);
-	ProbCheckRft(x, t_x, t);
+	ProbGetHorizonRftArgs(fcinfo, 1, &h, &x, &t_x, &t);
 	PG_RETURN_FLOAT8(BgnbdExpected(r, alpha, a, b, h, x, t_x, t));
 }
 
@@ -539,14 +511,13 @@ bgnbd_p_churn(PG_FUNCTION_ARGS)
 				a,
 				b,
 				pal;
-	double		h = PG_GETARG_FLOAT8(1);
-	int32		x = PG_GETARG_INT32(2);
-	double		t_x = PG_GETARG_FLOAT8(3);
-	double		t = PG_GETARG_FLOAT8(4);
+	double		h,
+				t_x,
+				t;
+	int32		x;
 
 	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
-	BgnbdCheckHorizon(h);
-	ProbCheckRft(x, t_x, t);
+	ProbGetHorizonRftArgs(fcinfo, 1, &h, &x, &t_x, &t);
 	pal = BgnbdPAlive(r, alpha, a, b, x, t_x, t);
 	PG_RETURN_FLOAT8((1.0 - pal) + pal * exp(-(r + x) * log1p(h / (alpha + t))));
 }
@@ -559,11 +530,11 @@ bgnbd_loglik(PG_FUNCTION_ARGS)
 				alpha,
 				a,
 				b;
-	int32		x = PG_GETARG_INT32(1);
-	double		t_x = PG_GETARG_FLOAT8(2);
-	double		t = PG_GETARG_FLOAT8(3);
+	int32		x;
+	double		t_x,
+				t;
 
 	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
-	ProbCheckRft(x, t_x, t);
+	ProbGetRftArgs(fcinfo, 1, &x, &t_x, &t);
 	PG_RETURN_FLOAT8(BgnbdLogLik(r, alpha, a, b, x, t_x, t));
 }

@@ -23,6 +23,7 @@
  *-------------------------------------------------------------------------
  */
 #include "daylog.h"
+#include "numeric.h"
 
 #include "utils/memutils.h"
 
@@ -364,13 +365,8 @@ DayLogTransState(FunctionCallInfo fcinfo, int argno, const DayLogSpec *spec)
 	MemoryContext parent;
 	Datum		state;
 
-	if (AggCheckCallContext(fcinfo, &aggcxt))
-		parent = aggcxt;
-	else
-	{
-		aggcxt = NULL;
-		parent = CurrentMemoryContext;
-	}
+	aggcxt = ChurnAggContextIfAny(fcinfo);
+	parent = aggcxt != NULL ? aggcxt : CurrentMemoryContext;
 	if (PG_ARGISNULL(argno))
 		return DayLogNew(spec, parent, aggcxt);
 	state = PG_GETARG_DATUM(argno);

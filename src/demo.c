@@ -45,9 +45,9 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-PG_FUNCTION_INFO_V1(churn_demo_customers);
-PG_FUNCTION_INFO_V1(churn_demo_purchases);
-PG_FUNCTION_INFO_V1(churn_demo_events);
+PG_FUNCTION_INFO_V1(demo_customers);
+PG_FUNCTION_INFO_V1(demo_purchases);
+PG_FUNCTION_INFO_V1(demo_events);
 
 /* ------------------------------------------------------------------------
  * Random numbers
@@ -952,7 +952,7 @@ DemoGenerate(FunctionCallInfo fcinfo, DemoWhat what)
 
 /* churn.demo_customers(customers, seed, start_date, end_date) */
 Datum
-churn_demo_customers(PG_FUNCTION_ARGS)
+demo_customers(PG_FUNCTION_ARGS)
 {
 	DemoGenerate(fcinfo, DEMO_CUSTOMERS);
 	return (Datum) 0;
@@ -960,7 +960,7 @@ churn_demo_customers(PG_FUNCTION_ARGS)
 
 /* churn.demo_purchases(customers, seed, start_date, end_date) */
 Datum
-churn_demo_purchases(PG_FUNCTION_ARGS)
+demo_purchases(PG_FUNCTION_ARGS)
 {
 	DemoGenerate(fcinfo, DEMO_PURCHASES);
 	return (Datum) 0;
@@ -968,7 +968,7 @@ churn_demo_purchases(PG_FUNCTION_ARGS)
 
 /* churn.demo_events(customers, seed, start_date, end_date) */
 Datum
-churn_demo_events(PG_FUNCTION_ARGS)
+demo_events(PG_FUNCTION_ARGS)
 {
 	DemoGenerate(fcinfo, DEMO_EVENTS);
 	return (Datum) 0;

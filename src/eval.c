@@ -35,23 +35,23 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
-PG_FUNCTION_INFO_V1(churn_eval_rank_trans);
-PG_FUNCTION_INFO_V1(churn_eval_rank_combine);
-PG_FUNCTION_INFO_V1(churn_eval_rank_serialize);
-PG_FUNCTION_INFO_V1(churn_eval_rank_deserialize);
-PG_FUNCTION_INFO_V1(churn_eval_auc_final);
-PG_FUNCTION_INFO_V1(churn_eval_lift_final);
-PG_FUNCTION_INFO_V1(churn_eval_logloss_trans);
-PG_FUNCTION_INFO_V1(churn_eval_brier_trans);
-PG_FUNCTION_INFO_V1(churn_eval_mean_combine);
-PG_FUNCTION_INFO_V1(churn_eval_mean_serialize);
-PG_FUNCTION_INFO_V1(churn_eval_mean_deserialize);
-PG_FUNCTION_INFO_V1(churn_eval_mean_final);
-PG_FUNCTION_INFO_V1(churn_eval_calib_trans);
-PG_FUNCTION_INFO_V1(churn_eval_calib_combine);
-PG_FUNCTION_INFO_V1(churn_eval_calib_serialize);
-PG_FUNCTION_INFO_V1(churn_eval_calib_deserialize);
-PG_FUNCTION_INFO_V1(churn_eval_calib_final);
+PG_FUNCTION_INFO_V1(eval_rank_trans);
+PG_FUNCTION_INFO_V1(eval_rank_combine);
+PG_FUNCTION_INFO_V1(eval_rank_serialize);
+PG_FUNCTION_INFO_V1(eval_rank_deserialize);
+PG_FUNCTION_INFO_V1(eval_auc_final);
+PG_FUNCTION_INFO_V1(eval_lift_final);
+PG_FUNCTION_INFO_V1(eval_logloss_trans);
+PG_FUNCTION_INFO_V1(eval_brier_trans);
+PG_FUNCTION_INFO_V1(eval_mean_combine);
+PG_FUNCTION_INFO_V1(eval_mean_serialize);
+PG_FUNCTION_INFO_V1(eval_mean_deserialize);
+PG_FUNCTION_INFO_V1(eval_mean_final);
+PG_FUNCTION_INFO_V1(eval_calib_trans);
+PG_FUNCTION_INFO_V1(eval_calib_combine);
+PG_FUNCTION_INFO_V1(eval_calib_serialize);
+PG_FUNCTION_INFO_V1(eval_calib_deserialize);
+PG_FUNCTION_INFO_V1(eval_calib_final);
 
 /* Probabilities are clipped to [EVAL_EPS, 1 - EVAL_EPS] for log loss. */
 #define EVAL_EPS 1e-15
@@ -379,9 +379,9 @@ EvalRankSort(EvalRankState *st)
 
 /* Transition: remember one (score, label) row; optional 4th arg is bins. */
 Datum
-churn_eval_rank_trans(PG_FUNCTION_ARGS)
+eval_rank_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_rank_trans");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "eval_rank_trans");
 	EvalRankState *st = PG_ARGISNULL(0) ? NULL : (EvalRankState *) PG_GETARG_POINTER(0);
 	int32		bins = EvalGetBins(fcinfo, 3);
 	double		score;
@@ -389,11 +389,7 @@ churn_eval_rank_trans(PG_FUNCTION_ARGS)
 	if (st != NULL && st->bins != bins)
 		EvalBinsMismatch(st->bins, bins);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (st == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(st);
-	}
+		return ChurnAggKeepState(fcinfo);
 	score = PG_GETARG_FLOAT8(1);
 	EvalCheckScore(score);
 	if (st == NULL)
@@ -406,18 +402,14 @@ churn_eval_rank_trans(PG_FUNCTION_ARGS)
 
 /* Combine: append the second state's scores to the first. */
 Datum
-churn_eval_rank_combine(PG_FUNCTION_ARGS)
+eval_rank_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_rank_combine");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "eval_rank_combine");
 	EvalRankState *st1 = PG_ARGISNULL(0) ? NULL : (EvalRankState *) PG_GETARG_POINTER(0);
 	EvalRankState *st2 = PG_ARGISNULL(1) ? NULL : (EvalRankState *) PG_GETARG_POINTER(1);
 
 	if (st2 == NULL)
-	{
-		if (st1 == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(st1);
-	}
+		return ChurnAggKeepState(fcinfo);
 	if (st1 == NULL)
 		st1 = EvalRankNew(aggctx, st2->bins, st2->pos.n, st2->neg.n);
 	else if (st1->bins != st2->bins)
@@ -431,7 +423,7 @@ churn_eval_rank_combine(PG_FUNCTION_ARGS)
 
 /* Serialize: header and the raw scores (same server, same float format). */
 Datum
-churn_eval_rank_serialize(PG_FUNCTION_ARGS)
+eval_rank_serialize(PG_FUNCTION_ARGS)
 {
 	EvalRankState *st = (EvalRankState *) PG_GETARG_POINTER(0);
 	EvalRankWire w;
@@ -439,6 +431,7 @@ churn_eval_rank_serialize(PG_FUNCTION_ARGS)
 	bytea	   *out;
 	char	   *p;
 
+	(void) ChurnAggContext(fcinfo, "eval_rank_serialize");
 	len = sizeof(EvalRankWire) + sizeof(double) * (Size) (st->pos.n + st->neg.n);
 	if (len > MaxAllocSize - VARHDRSZ)
 		ereport(ERROR,
@@ -465,9 +458,9 @@ churn_eval_rank_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(out);
 }
 
-/* Deserialize a rank state written by churn_eval_rank_serialize. */
+/* Deserialize a rank state written by eval_rank_serialize. */
 Datum
-churn_eval_rank_deserialize(PG_FUNCTION_ARGS)
+eval_rank_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
 	const char *p = VARDATA_ANY(in);
@@ -475,6 +468,7 @@ churn_eval_rank_deserialize(PG_FUNCTION_ARGS)
 	EvalRankWire w;
 	EvalRankState *st;
 
+	(void) ChurnAggContext(fcinfo, "eval_rank_deserialize");
 	if (len < sizeof(w))
 		elog(ERROR, "invalid serialized evaluation state");
 	memcpy(&w, p, sizeof(w));
@@ -495,7 +489,7 @@ churn_eval_rank_deserialize(PG_FUNCTION_ARGS)
  * (pairs with the positive scored higher, ties counting half).
  */
 Datum
-churn_eval_auc_final(PG_FUNCTION_ARGS)
+eval_auc_final(PG_FUNCTION_ARGS)
 {
 	EvalRankState *st = PG_ARGISNULL(0) ? NULL : (EvalRankState *) PG_GETARG_POINTER(0);
 	uint64		twice_u = 0;
@@ -553,7 +547,7 @@ EvalNtile(int64 pos, int64 n, int32 k)
  * and never on the label or on row order.
  */
 Datum
-churn_eval_lift_final(PG_FUNCTION_ARGS)
+eval_lift_final(PG_FUNCTION_ARGS)
 {
 	EvalRankState *st = PG_ARGISNULL(0) ? NULL : (EvalRankState *) PG_GETARG_POINTER(0);
 	EvalBin    *bins;
@@ -637,20 +631,16 @@ EvalMeanGet(FunctionCallInfo fcinfo, const char *what)
 
 /* Transition of churn.log_loss: add -log(p) or -log(1 - p), p clipped. */
 Datum
-churn_eval_logloss_trans(PG_FUNCTION_ARGS)
+eval_logloss_trans(PG_FUNCTION_ARGS)
 {
 	EvalMeanState *st;
 	double		p;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
+		return ChurnAggKeepState(fcinfo);
 	p = PG_GETARG_FLOAT8(1);
 	EvalCheckProbability(p);
-	st = EvalMeanGet(fcinfo, "churn_eval_logloss_trans");
+	st = EvalMeanGet(fcinfo, "eval_logloss_trans");
 	if (p < EVAL_EPS)
 		p = EVAL_EPS;
 	else if (p > 1.0 - EVAL_EPS)
@@ -662,21 +652,17 @@ churn_eval_logloss_trans(PG_FUNCTION_ARGS)
 
 /* Transition of churn.brier: add (p - label)^2. */
 Datum
-churn_eval_brier_trans(PG_FUNCTION_ARGS)
+eval_brier_trans(PG_FUNCTION_ARGS)
 {
 	EvalMeanState *st;
 	double		p;
 	double		d;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
+		return ChurnAggKeepState(fcinfo);
 	p = PG_GETARG_FLOAT8(1);
 	EvalCheckProbability(p);
-	st = EvalMeanGet(fcinfo, "churn_eval_brier_trans");
+	st = EvalMeanGet(fcinfo, "eval_brier_trans");
 	d = p - (PG_GETARG_BOOL(2) ? 1.0 : 0.0);
 	ExactSumAdd(&st->sum, d * d);
 	st->n++;
@@ -685,18 +671,14 @@ churn_eval_brier_trans(PG_FUNCTION_ARGS)
 
 /* Combine two mean states. */
 Datum
-churn_eval_mean_combine(PG_FUNCTION_ARGS)
+eval_mean_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_mean_combine");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "eval_mean_combine");
 	EvalMeanState *st1 = PG_ARGISNULL(0) ? NULL : (EvalMeanState *) PG_GETARG_POINTER(0);
 	EvalMeanState *st2 = PG_ARGISNULL(1) ? NULL : (EvalMeanState *) PG_GETARG_POINTER(1);
 
 	if (st2 == NULL)
-	{
-		if (st1 == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(st1);
-	}
+		return ChurnAggKeepState(fcinfo);
 	if (st1 == NULL)
 		st1 = MemoryContextAllocZero(aggctx, sizeof(EvalMeanState));
 	st1->n += st2->n;
@@ -706,11 +688,13 @@ churn_eval_mean_combine(PG_FUNCTION_ARGS)
 
 /* Serialize a mean state (normalised, as raw bytes). */
 Datum
-churn_eval_mean_serialize(PG_FUNCTION_ARGS)
+eval_mean_serialize(PG_FUNCTION_ARGS)
 {
 	EvalMeanState *st = (EvalMeanState *) PG_GETARG_POINTER(0);
-	bytea	   *out = palloc(VARHDRSZ + sizeof(EvalMeanState));
+	bytea	   *out;
 
+	(void) ChurnAggContext(fcinfo, "eval_mean_serialize");
+	out = palloc(VARHDRSZ + sizeof(EvalMeanState));
 	ExactSumNormalize(&st->sum);
 	SET_VARSIZE(out, VARHDRSZ + sizeof(EvalMeanState));
 	memcpy(VARDATA(out), st, sizeof(EvalMeanState));
@@ -719,11 +703,12 @@ churn_eval_mean_serialize(PG_FUNCTION_ARGS)
 
 /* Deserialize a mean state. */
 Datum
-churn_eval_mean_deserialize(PG_FUNCTION_ARGS)
+eval_mean_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
 	EvalMeanState *st;
 
+	(void) ChurnAggContext(fcinfo, "eval_mean_deserialize");
 	if (VARSIZE_ANY_EXHDR(in) != sizeof(EvalMeanState))
 		elog(ERROR, "invalid serialized evaluation state");
 	st = palloc(sizeof(EvalMeanState));
@@ -733,7 +718,7 @@ churn_eval_mean_deserialize(PG_FUNCTION_ARGS)
 
 /* Final: the mean of the accumulated terms, NULL without rows. */
 Datum
-churn_eval_mean_final(PG_FUNCTION_ARGS)
+eval_mean_final(PG_FUNCTION_ARGS)
 {
 	EvalMeanState *st = PG_ARGISNULL(0) ? NULL : (EvalMeanState *) PG_GETARG_POINTER(0);
 	ExactSum	copy;
@@ -785,9 +770,9 @@ EvalCalibBinOf(double p, int32 bins)
 
 /* Transition of churn.calibration. */
 Datum
-churn_eval_calib_trans(PG_FUNCTION_ARGS)
+eval_calib_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_calib_trans");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "eval_calib_trans");
 	EvalCalibState *st = PG_ARGISNULL(0) ? NULL : (EvalCalibState *) PG_GETARG_POINTER(0);
 	int32		bins = EvalGetBins(fcinfo, 3);
 	EvalCalibBin *bin;
@@ -796,11 +781,7 @@ churn_eval_calib_trans(PG_FUNCTION_ARGS)
 	if (st != NULL && st->bins != bins)
 		EvalBinsMismatch(st->bins, bins);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (st == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(st);
-	}
+		return ChurnAggKeepState(fcinfo);
 	p = PG_GETARG_FLOAT8(1);
 	EvalCheckProbability(p);
 	if (st == NULL)
@@ -822,19 +803,15 @@ churn_eval_calib_trans(PG_FUNCTION_ARGS)
 
 /* Combine two calibration states bin by bin. */
 Datum
-churn_eval_calib_combine(PG_FUNCTION_ARGS)
+eval_calib_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggctx = ChurnAggContext(fcinfo, "churn_eval_calib_combine");
+	MemoryContext aggctx = ChurnAggContext(fcinfo, "eval_calib_combine");
 	EvalCalibState *st1 = PG_ARGISNULL(0) ? NULL : (EvalCalibState *) PG_GETARG_POINTER(0);
 	EvalCalibState *st2 = PG_ARGISNULL(1) ? NULL : (EvalCalibState *) PG_GETARG_POINTER(1);
 	int			b;
 
 	if (st2 == NULL)
-	{
-		if (st1 == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(st1);
-	}
+		return ChurnAggKeepState(fcinfo);
 	if (st1 == NULL)
 	{
 		st1 = MemoryContextAlloc(aggctx, EvalCalibSize(st2->bins));
@@ -863,13 +840,15 @@ churn_eval_calib_combine(PG_FUNCTION_ARGS)
 
 /* Serialize a calibration state (normalised, as raw bytes). */
 Datum
-churn_eval_calib_serialize(PG_FUNCTION_ARGS)
+eval_calib_serialize(PG_FUNCTION_ARGS)
 {
 	EvalCalibState *st = (EvalCalibState *) PG_GETARG_POINTER(0);
 	Size		len = EvalCalibSize(st->bins);
-	bytea	   *out = palloc(VARHDRSZ + len);
+	bytea	   *out;
 	int			b;
 
+	(void) ChurnAggContext(fcinfo, "eval_calib_serialize");
+	out = palloc(VARHDRSZ + len);
 	for (b = 0; b < st->bins; b++)
 		ExactSumNormalize(&st->bin[b].sum);
 	SET_VARSIZE(out, VARHDRSZ + len);
@@ -879,13 +858,14 @@ churn_eval_calib_serialize(PG_FUNCTION_ARGS)
 
 /* Deserialize a calibration state. */
 Datum
-churn_eval_calib_deserialize(PG_FUNCTION_ARGS)
+eval_calib_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
 	Size		len = VARSIZE_ANY_EXHDR(in);
 	EvalCalibState *st;
 	int32		bins;
 
+	(void) ChurnAggContext(fcinfo, "eval_calib_deserialize");
 	if (len < offsetof(EvalCalibState, bin))
 		elog(ERROR, "invalid serialized evaluation state");
 	memcpy(&bins, VARDATA_ANY(in), sizeof(int32));
@@ -898,7 +878,7 @@ churn_eval_calib_deserialize(PG_FUNCTION_ARGS)
 
 /* Final of churn.calibration: one row per equal-width bin, lowest first. */
 Datum
-churn_eval_calib_final(PG_FUNCTION_ARGS)
+eval_calib_final(PG_FUNCTION_ARGS)
 {
 	EvalCalibState *st = PG_ARGISNULL(0) ? NULL : (EvalCalibState *) PG_GETARG_POINTER(0);
 	EvalBin    *bins;

@@ -181,7 +181,8 @@ FeatureDeform(FeatureReader *r, FeatureSource source, HeapTupleHeader th)
 
 /* Fill out[] from the purchase and (optional) engagement features. */
 bool
-FeatureReaderRead(FeatureReader *r, HeapTupleHeader f, HeapTupleHeader e, double *out, bool *isnull)
+FeatureReaderRead(FeatureReader *r, HeapTupleHeader f, HeapTupleHeader e,
+				  const int *which, int n, double *out, bool *isnull)
 {
 	FeatureLayout *lp,
 			   *le = NULL;
@@ -193,10 +194,11 @@ FeatureReaderRead(FeatureReader *r, HeapTupleHeader f, HeapTupleHeader e, double
 		return false;
 	if (e != NULL)
 		le = FeatureDeform(r, FEATURE_ENGAGEMENT, e);
-	for (int i = 0; i < CHURN_NFEATURES; i++)
+	for (int i = 0; i < n; i++)
 	{
-		FeatureLayout *l = ChurnFeatures[i].source == FEATURE_PURCHASE ? lp : le;
-		int			a = l ? l->attno[i] : -1;
+		int			fi = which ? which[i] : i;
+		FeatureLayout *l = fi < 0 ? NULL : ChurnFeatures[fi].source == FEATURE_PURCHASE ? lp : le;
+		int			a = l ? l->attno[fi] : -1;
 
 		isnull[i] = a < 0 || l->nulls[a];
 		out[i] = isnull[i] ? 0 : FeatureFieldValue(TupleDescAttr(l->desc, a), l->values[a]);
@@ -263,7 +265,8 @@ feature_vector(PG_FUNCTION_ARGS)
 	if (r == NULL)
 		fcinfo->flinfo->fn_extra = r = FeatureReaderCreate(fcinfo->flinfo->fn_mcxt);
 	if (!FeatureReaderRead(r, PG_GETARG_HEAPTUPLEHEADER(0),
-						   PG_ARGISNULL(1) ? NULL : PG_GETARG_HEAPTUPLEHEADER(1), v, isnull))
+						   PG_ARGISNULL(1) ? NULL : PG_GETARG_HEAPTUPLEHEADER(1),
+						   NULL, CHURN_NFEATURES, v, isnull))
 		PG_RETURN_NULL();
 	for (int i = 0; i < CHURN_NFEATURES; i++)
 	{

@@ -42,11 +42,13 @@ typedef struct FeatureReader FeatureReader;
 extern FeatureReader *FeatureReaderCreate(MemoryContext mcxt);
 
 /*
- * Fill out[CHURN_NFEATURES] (NaN-free; isnull marks missing values) from a
- * churn.features and an optional churn.engagement_features datum; false when
- * the customer has no purchase (first_purchase NULL).
+ * Read features of a customer from a churn.features and an optional
+ * churn.engagement_features datum: out[i] and isnull[i] get feature which[i]
+ * (an index into ChurnFeatures; -1 reads as missing) for i < n, or every
+ * feature in ChurnFeatures order when which is NULL (n = CHURN_NFEATURES).
+ * False when the customer has no purchase (first_purchase NULL).
  */
 extern bool FeatureReaderRead(FeatureReader *r, HeapTupleHeader f, HeapTupleHeader e,
-							  double *out, bool *isnull);
+							  const int *which, int n, double *out, bool *isnull);
 
 #endif							/* CHURN_FEATURELIST_H */

@@ -187,8 +187,6 @@ gg_fit_final(PG_FUNCTION_ARGS)
 	double		theta[3];
 	double		sumz = 0;
 	ProbOptResult res;
-	Datum		values[7];
-	bool		nulls[7] = {0};
 	int			i;
 
 	(void) ChurnAggContext(fcinfo, "gg_fit_final");
@@ -204,14 +202,7 @@ gg_fit_final(PG_FUNCTION_ARGS)
 	theta[2] = log(sumz / st->wsum);
 	res = ProbMinimize(GgObjective, &ctx, 3, theta, true);
 
-	values[0] = Float8GetDatum(exp(theta[0]));
-	values[1] = Float8GetDatum(exp(theta[1]));
-	values[2] = Float8GetDatum(exp(theta[2]));
-	values[3] = Float8GetDatum(-res.fval);
-	values[4] = Float8GetDatum(st->wsum);
-	values[5] = Int32GetDatum(res.iterations);
-	values[6] = BoolGetDatum(res.converged);
-	PG_RETURN_DATUM(ChurnMakeComposite(fcinfo, values, nulls));
+	PG_RETURN_DATUM(ProbFitResult(fcinfo, theta, 3, &res, st->wsum));
 }
 
 /* churn.gg_expected_spend(m, x, avg_spend): E[average spend | x, zbar]. */
@@ -264,17 +255,16 @@ predicted_value(PG_FUNCTION_ARGS)
 				p,
 				q,
 				v;
-	double		h = PG_GETARG_FLOAT8(2);
-	int32		x = PG_GETARG_INT32(3);
-	double		t_x = PG_GETARG_FLOAT8(4);
-	double		t = PG_GETARG_FLOAT8(5);
+	double		h,
+				t_x,
+				t;
+	int32		x;
 	double		zbar = PG_GETARG_FLOAT8(6);
 	double		n;
 
 	BgnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &a, &b);
 	GgGetParams(PG_GETARG_HEAPTUPLEHEADER(1), &p, &q, &v);
-	ChurnCheckNonNegative(h, "horizon");
-	ProbCheckRft(x, t_x, t);
+	ProbGetHorizonRftArgs(fcinfo, 2, &h, &x, &t_x, &t);
 	GgCheckInput(x, zbar);
 	n = BgnbdExpected(r, alpha, a, b, h, x, t_x, t);
 	PG_RETURN_FLOAT8(n * GgExpectedSpend(p, q, v, x, zbar));

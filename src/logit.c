@@ -36,8 +36,8 @@
 PG_FUNCTION_INFO_V1(logit_fit_trans);
 PG_FUNCTION_INFO_V1(logit_fit_trans_l2);
 PG_FUNCTION_INFO_V1(logit_fit_combine);
-PG_FUNCTION_INFO_V1(logit_fit_serial);
-PG_FUNCTION_INFO_V1(logit_fit_deserial);
+PG_FUNCTION_INFO_V1(logit_fit_serialize);
+PG_FUNCTION_INFO_V1(logit_fit_deserialize);
 PG_FUNCTION_INFO_V1(logit_fit_final);
 PG_FUNCTION_INFO_V1(logit_predict);
 
@@ -261,7 +261,7 @@ logit_fit_combine(PG_FUNCTION_ARGS)
 	s1 = PG_ARGISNULL(0) ? NULL : (LogitState *) PG_GETARG_POINTER(0);
 	s2 = PG_ARGISNULL(1) ? NULL : (LogitState *) PG_GETARG_POINTER(1);
 	if (s2 == NULL)
-		PG_RETURN_POINTER(s1);
+		return ChurnAggKeepState(fcinfo);
 	if (s1 == NULL)
 		s1 = LogitStateCreate(aggcxt, s2->has_l2, s2->l2);
 	else if (s1->has_l2 != s2->has_l2 || s1->l2 != s2->l2)
@@ -306,7 +306,7 @@ logit_fit_combine(PG_FUNCTION_ARGS)
 
 /* Serialize a partial state: header, label bitmap, then all features. */
 Datum
-logit_fit_serial(PG_FUNCTION_ARGS)
+logit_fit_serialize(PG_FUNCTION_ARGS)
 {
 	LogitState *st = (LogitState *) PG_GETARG_POINTER(0);
 	int			p = Max(st->p, 0);
@@ -320,6 +320,7 @@ logit_fit_serial(PG_FUNCTION_ARGS)
 	int64		row = 0;
 	int			i;
 
+	(void) ChurnAggContext(fcinfo, "logit_fit_serialize");
 	if (total > MaxAllocSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -356,9 +357,9 @@ logit_fit_serial(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(out);
 }
 
-/* Rebuild a partial state from logit_fit_serial's bytea, in the aggregate context. */
+/* Rebuild a partial state from logit_fit_serialize's bytea, in the aggregate context. */
 Datum
-logit_fit_deserial(PG_FUNCTION_ARGS)
+logit_fit_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_P(0);
 	MemoryContext aggcxt;
@@ -371,7 +372,7 @@ logit_fit_deserial(PG_FUNCTION_ARGS)
 	const char *xp;
 	int64		row = 0;
 
-	aggcxt = ChurnAggContext(fcinfo, "logit_fit_deserial");
+	aggcxt = ChurnAggContext(fcinfo, "logit_fit_deserialize");
 	if (len < sizeof(LogitSerialHeader))
 		elog(ERROR, "logit_fit: truncated serialized state");
 	memcpy(&h, payload, sizeof(h));
@@ -487,6 +488,96 @@ LogitRank4Choose(void)
 	return LogitRank4Default;
 }
 
+/* eta = z . beta over kp (a multiple of 4) entries, in a fixed order. */
+static inline double
+LogitDot(const double *z, const double *beta, int kp)
+{
+	int			l;
+#ifdef LOGIT_VECTOR
+	LogitV2		acc0 = *(const LogitV2 *) z * *(const LogitV2 *) beta;
+	LogitV2		acc1 = *(const LogitV2 *) (z + 2) * *(const LogitV2 *) (beta + 2);
+
+	for (l = 4; l < kp; l += 4)
+	{
+		acc0 += *(const LogitV2 *) (z + l) * *(const LogitV2 *) (beta + l);
+		acc1 += *(const LogitV2 *) (z + l + 2) * *(const LogitV2 *) (beta + l + 2);
+	}
+	return (acc0[0] + acc1[0]) + (acc0[1] + acc1[1]);
+#else
+	double		eta = 0.0;
+
+	for (l = 0; l < kp; l++)
+		eta += z[l] * beta[l];
+	return eta;
+#endif
+}
+
+/*
+ * One row's share at linear predictor eta and label y: its log-likelihood
+ * term is added to *ll, its weight p (1 - p) goes to *w, and the residual
+ * y - p is returned.
+ */
+static inline double
+LogitRowTerms(double eta, bool y, double *ll, double *w)
+{
+	double		e,
+				lp,
+				resid;
+
+	/*
+	 * With e = exp(-|eta|): p = 1 / (1 + e) or e / (1 + e), 1 - p the other
+	 * one, w = p (1 - p) = e / (1 + e)^2, and log(1 + exp(eta)) = max(eta,
+	 * 0) + log(1 + e); all without cancellation.  log(1 + e) rather than
+	 * log1p(e): its absolute error stays below 2^-53, as good as the sum it
+	 * goes into, and it is much faster.
+	 */
+	e = exp(-fabs(eta));
+	lp = log(1.0 + e);
+	*w = e / ((1.0 + e) * (1.0 + e));
+	if (eta >= 0)
+	{
+		if (y)
+		{
+			*ll -= lp;
+			resid = e / (1.0 + e);
+		}
+		else
+		{
+			*ll -= eta + lp;
+			resid = -1.0 / (1.0 + e);
+		}
+	}
+	else
+	{
+		if (y)
+		{
+			*ll += eta - lp;
+			resid = 1.0 / (1.0 + e);
+		}
+		else
+		{
+			*ll -= lp;
+			resid = -e / (1.0 + e);
+		}
+	}
+	return resid;
+}
+
+/* g += resid * z over kp (a multiple of 4) entries. */
+static inline void
+LogitAddGradient(double *g, double resid, const double *z, int kp)
+{
+	int			l;
+
+#ifdef LOGIT_VECTOR
+	for (l = 0; l < kp; l += 2)
+		*(LogitV2 *) (g + l) += resid * *(const LogitV2 *) (z + l);
+#else
+	for (l = 0; l < kp; l++)
+		g[l] += resid * z[l];
+#endif
+}
+
 /*
  * One pass over the rows at beta (length kp = k rounded up to a multiple of
  * 4, zero-padded; k = p + 1): log-likelihood, gradient g (kp) and negative
@@ -531,98 +622,26 @@ LogitPass(const LogitState *st, const double *beta, double *g, double *H,
 			{
 				double	   *z = Z + b * kp;
 				int			r = r0 + b;
-				bool		y;
-				double		eta,
-							e,
-							lp,
-							resid,
-							w;
-				int			l;
+				double		resid;
 
 				if (b >= nb)
 				{
 					a[b] = 0.0;
 					continue;
 				}
-				y = (c->ybits[r >> 3] >> (r & 7)) & 1;
 				z[0] = 1.0;
 				if (p > 0)
 					memcpy(z + 1, c->x + (Size) r * p, p * sizeof(double));
-
-				/* eta = z . beta */
-#ifdef LOGIT_VECTOR
-				{
-					LogitV2		acc0 = *(const LogitV2 *) z * *(const LogitV2 *) beta;
-					LogitV2		acc1 = *(const LogitV2 *) (z + 2) * *(const LogitV2 *) (beta + 2);
-
-					for (l = 4; l < kp; l += 4)
-					{
-						acc0 += *(const LogitV2 *) (z + l) * *(const LogitV2 *) (beta + l);
-						acc1 += *(const LogitV2 *) (z + l + 2) * *(const LogitV2 *) (beta + l + 2);
-					}
-					eta = (acc0[0] + acc1[0]) + (acc0[1] + acc1[1]);
-				}
-#else
-				eta = 0.0;
-				for (l = 0; l < kp; l++)
-					eta += z[l] * beta[l];
-#endif
-
-				/*
-				 * With e = exp(-|eta|): p = 1 / (1 + e) or e / (1 + e), 1 - p
-				 * the other one, w = p (1 - p) = e / (1 + e)^2, and log(1 +
-				 * exp(eta)) = max(eta, 0) + log(1 + e); all without
-				 * cancellation.  log(1 + e) rather than log1p(e): its
-				 * absolute error stays below 2^-53, as good as the sum it
-				 * goes into, and it is much faster.
-				 */
-				e = exp(-fabs(eta));
-				lp = log(1.0 + e);
-				w = e / ((1.0 + e) * (1.0 + e));
-				if (eta >= 0)
-				{
-					if (y)
-					{
-						ll -= lp;
-						resid = e / (1.0 + e);
-					}
-					else
-					{
-						ll -= eta + lp;
-						resid = -1.0 / (1.0 + e);
-					}
-				}
-				else
-				{
-					if (y)
-					{
-						ll += eta - lp;
-						resid = 1.0 / (1.0 + e);
-					}
-					else
-					{
-						ll -= lp;
-						resid = -e / (1.0 + e);
-					}
-				}
+				resid = LogitRowTerms(LogitDot(z, beta, kp),
+									  (c->ybits[r >> 3] >> (r & 7)) & 1, &ll, &a[b]);
 				if (fabs(resid) > maxr)
 					maxr = fabs(resid);
 				if (fabs(resid) < LOGIT_PERFECT_TOL)
 					nperfect++;
 				if (fabs(resid) >= 0.5)
 					nwrong++;
-				a[b] = w;
-
 				if (want_derivs)
-				{
-#ifdef LOGIT_VECTOR
-					for (l = 0; l < kp; l += 2)
-						*(LogitV2 *) (g + l) += resid * *(const LogitV2 *) (z + l);
-#else
-					for (l = 0; l < kp; l++)
-						g[l] += resid * z[l];
-#endif
-				}
+					LogitAddGradient(g, resid, z, kp);
 			}
 			if (want_derivs)
 				rank4(H, Z, a, k, kp);
@@ -721,6 +740,114 @@ LogitPenalisedHessian(LogitWork *w)
 }
 
 /*
+ * One full pass at w->beta: the gradient of the penalised objective in
+ * w->g, the unpenalised log-likelihood in w->loglik; returns the penalised
+ * objective.
+ */
+static double
+LogitEvaluate(const LogitState *st, LogitWork *w)
+{
+	double		pen = 0.0;
+	int			j;
+
+	LogitPass(st, w->beta, w->g, w->Hp, true, &w->res, w->Z);
+	for (j = 1; j < w->k; j++)
+	{
+		pen += w->beta[j] * w->beta[j];
+		w->g[j] -= w->l2 * w->beta[j];
+	}
+	w->loglik = w->res.loglik;
+	return w->res.loglik - 0.5 * w->l2 * pen;
+}
+
+/*
+ * Solve H delta = g for the Newton step, H the negative Hessian of the
+ * penalised objective, factored in place in w->H.  A singular H is an error
+ * (collinear features, or separation once rows are fitted perfectly), or
+ * false when quiet.
+ */
+static bool
+LogitSolveStep(const LogitState *st, LogitWork *w, bool quiet)
+{
+	int			bad;
+
+	LogitPenalisedHessian(w);
+	bad = CholeskyDecompose(w->H, w->k, LOGIT_PIVOT_TOL);
+	if (bad >= 0)
+	{
+		if (quiet)
+			return false;
+		if (w->iter == 0 || w->res.nperfect == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("logit_fit: the features are collinear"),
+					 errdetail("x[%d] is constant or (nearly) a linear combination of the intercept and the features before it.",
+							   Max(bad, 1)),
+					 errhint("Drop the redundant feature, or add an L2 penalty, e.g. churn.logit_fit(churned, x, 1.0).")));
+		LogitSeparationError(st, &w->res);
+	}
+	memcpy(w->delta, w->g, w->k * sizeof(double));
+	CholeskySolve(w->H, w->k, w->delta);
+	return true;
+}
+
+/*
+ * beta_old = beta, beta += delta; the largest relative change goes to
+ * *maxrel.  A coefficient overflowing is separation: an error, or false
+ * when quiet.
+ */
+static bool
+LogitTakeStep(const LogitState *st, LogitWork *w, bool quiet, double *maxrel)
+{
+	int			j;
+
+	memcpy(w->beta_old, w->beta, w->k * sizeof(double));
+	*maxrel = 0.0;
+	for (j = 0; j < w->k; j++)
+	{
+		double		rel;
+
+		w->beta[j] += w->delta[j];
+		if (!isfinite(w->beta[j]))
+		{
+			if (quiet)
+				return false;
+			LogitSeparationError(st, &w->res);
+		}
+		rel = fabs(w->delta[j]) / Max(1.0, fabs(w->beta[j]));
+		if (rel > *maxrel)
+			*maxrel = rel;
+	}
+	return true;
+}
+
+/*
+ * Move w->loglik from beta_old to beta = beta_old + delta by its
+ * second-order expansion, ll + (g + l2 beta_old) . delta - delta' Hp delta
+ * / 2, exact to O(|delta|^3).
+ */
+static void
+LogitExpandLoglik(LogitWork *w)
+{
+	int			k = w->k;
+	double		gd = 0.0,
+				dhd = 0.0;
+	int			i,
+				j;
+
+	for (i = 0; i < k; i++)
+	{
+		double		hd = 0.0;
+
+		gd += (w->g[i] + (i > 0 ? w->l2 * w->beta_old[i] : 0.0)) * w->delta[i];
+		for (j = 0; j < k; j++)
+			hd += w->Hp[(Size) Min(i, j) * w->kp + Max(i, j)] * w->delta[j];
+		dhd += w->delta[i] * hd;
+	}
+	w->loglik += gd - 0.5 * dhd;
+}
+
+/*
  * Newton's method with step halving from w->beta.  Errors (collinearity,
  * separation) are raised unless quiet, in which case LOGIT_FAILED is
  * returned.  On LOGIT_CONVERGED, w->H holds the Cholesky factor of the
@@ -731,7 +858,6 @@ static LogitStatus
 LogitNewton(const LogitState *st, LogitWork *w, double tol, bool quiet)
 {
 	int			k = w->k;
-	double		l2 = w->l2;
 	double		obj,
 				obj_old = -DBL_MAX;
 	double		step = 1.0;
@@ -743,22 +869,10 @@ LogitNewton(const LogitState *st, LogitWork *w, double tol, bool quiet)
 	w->factored = false;
 	for (;;)
 	{
-		double		maxrel = 0.0;
-		double		pen = 0.0;
-		double		gd,
-					dhd;
-		int			bad,
-					i;
+		double		maxrel;
 
 		CHECK_FOR_INTERRUPTS();
-		LogitPass(st, w->beta, w->g, w->Hp, true, &w->res, w->Z);
-		for (j = 1; j < k; j++)
-		{
-			pen += w->beta[j] * w->beta[j];
-			w->g[j] -= l2 * w->beta[j];
-		}
-		obj = w->res.loglik - 0.5 * l2 * pen;
-		w->loglik = w->res.loglik;
+		obj = LogitEvaluate(st, w);
 
 		/* A step that lowered the objective is halved (and not counted again). */
 		if (w->iter > 0 && obj < obj_old - 1e-12 * (1.0 + fabs(obj_old)))
@@ -770,7 +884,7 @@ LogitNewton(const LogitState *st, LogitWork *w, double tol, bool quiet)
 				w->beta[j] = w->beta_old[j] + step * w->delta[j];
 			continue;
 		}
-		if (l2 == 0 && w->res.max_resid < 1e-8)
+		if (w->l2 == 0 && w->res.max_resid < 1e-8)
 		{
 			if (quiet)
 				return LOGIT_FAILED;
@@ -779,68 +893,24 @@ LogitNewton(const LogitState *st, LogitWork *w, double tol, bool quiet)
 		if (w->iter >= LOGIT_MAX_ITER)
 			return LOGIT_NOT_CONVERGED;
 
-		/* Newton step: solve H delta = g with H = -Hessian of the objective */
-		LogitPenalisedHessian(w);
-		bad = CholeskyDecompose(w->H, k, LOGIT_PIVOT_TOL);
-		if (bad >= 0)
-		{
-			if (quiet)
-				return LOGIT_FAILED;
-			if (w->iter == 0 || w->res.nperfect == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("logit_fit: the features are collinear"),
-						 errdetail("x[%d] is constant or (nearly) a linear combination of the intercept and the features before it.",
-								   Max(bad, 1)),
-						 errhint("Drop the redundant feature, or add an L2 penalty, e.g. churn.logit_fit(churned, x, 1.0).")));
-			LogitSeparationError(st, &w->res);
-		}
-		memcpy(w->delta, w->g, k * sizeof(double));
-		CholeskySolve(w->H, k, w->delta);
-
-		memcpy(w->beta_old, w->beta, k * sizeof(double));
+		if (!LogitSolveStep(st, w, quiet))
+			return LOGIT_FAILED;
 		obj_old = obj;
 		step = 1.0;
 		halvings = 0;
-		for (j = 0; j < k; j++)
-		{
-			double		rel;
-
-			w->beta[j] += w->delta[j];
-			if (!isfinite(w->beta[j]))
-			{
-				if (quiet)
-					return LOGIT_FAILED;
-				LogitSeparationError(st, &w->res);
-			}
-			rel = fabs(w->delta[j]) / Max(1.0, fabs(w->beta[j]));
-			if (rel > maxrel)
-				maxrel = rel;
-		}
+		if (!LogitTakeStep(st, w, quiet, &maxrel))
+			return LOGIT_FAILED;
 		w->iter++;
 
 		/*
 		 * Converged: the step was below the tolerance, so (Newton converging
 		 * quadratically) beta is exact to far below it, and the Hessian just
 		 * factored differs from the one at beta by O(tolerance): it gives the
-		 * standard errors without another pass.  The log-likelihood moves
-		 * to beta by its second-order expansion, ll + (g + l2 beta_old) .
-		 * delta - delta' Hp delta / 2, exact to O(|delta|^3).
+		 * standard errors without another pass.
 		 */
 		if (maxrel <= tol)
 		{
-			gd = 0.0;
-			dhd = 0.0;
-			for (i = 0; i < k; i++)
-			{
-				double		hd = 0.0;
-
-				gd += (w->g[i] + (i > 0 ? l2 * w->beta_old[i] : 0.0)) * w->delta[i];
-				for (j = 0; j < k; j++)
-					hd += w->Hp[(Size) Min(i, j) * w->kp + Max(i, j)] * w->delta[j];
-				dhd += w->delta[i] * hd;
-			}
-			w->loglik += gd - 0.5 * dhd;
+			LogitExpandLoglik(w);
 			w->factored = true;
 			return LOGIT_CONVERGED;
 		}
@@ -849,7 +919,7 @@ LogitNewton(const LogitState *st, LogitWork *w, double tol, bool quiet)
 		 * Quasi-separation: rows fitted perfectly while the coefficients keep
 		 * moving by large steps long after Newton should have converged.
 		 */
-		if (l2 == 0 && w->res.nperfect > 0 && maxrel > 1e-3)
+		if (w->l2 == 0 && w->res.nperfect > 0 && maxrel > 1e-3)
 		{
 			if (++slow_steps >= 12)
 			{

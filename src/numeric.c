@@ -5,7 +5,8 @@
  *	  churn_warning: Cholesky factorisation and solve (logit.c's Newton
  *	  steps, probmodels_common.c's optimiser), the double comparator, the
  *	  growable float8 array (eval.c, rfm.c), float8[] argument checks
- *	  (logit.c, xgb.c, rfm.c) and the aggregate-context check.
+ *	  (logit.c, xgb.c, rfm.c) and the aggregate-context check (every
+ *	  aggregate, daylog.c's transitions too).
  *
  * The arithmetic is plain IEEE double in a fixed order; the build uses no
  * fast-math, so every caller gets bit-for-bit reproducible results.
@@ -232,15 +233,35 @@ Float8VectorCheckFinite(const double *v, int n, const char *what)
  * Aggregate support
  * ---------------------------------------------------------------------- */
 
-/* AggCheckCallContext, raising the one non-aggregate-context error. */
+/* AggCheckCallContext: the aggregate context, or NULL outside an aggregate. */
 MemoryContext
-ChurnAggContext(FunctionCallInfo fcinfo, const char *fname)
+ChurnAggContextIfAny(FunctionCallInfo fcinfo)
 {
 	MemoryContext aggcxt;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		return NULL;
+	return aggcxt;
+}
+
+/* ChurnAggContextIfAny, raising the one non-aggregate-context error. */
+MemoryContext
+ChurnAggContext(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext aggcxt = ChurnAggContextIfAny(fcinfo);
+
+	if (aggcxt == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s called in non-aggregate context", fname)));
 	return aggcxt;
+}
+
+/* The state in argument 0 as it is, NULL included. */
+Datum
+ChurnAggKeepState(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }

@@ -84,4 +84,17 @@ extern void Float8VectorCheckFinite(const double *v, int n, const char *what);
 /* The aggregate memory context; an error when fname is not called as an aggregate. */
 extern MemoryContext ChurnAggContext(FunctionCallInfo fcinfo, const char *fname);
 
+/*
+ * The aggregate memory context, or NULL when not called as an aggregate (for
+ * transition functions that are also plain functions of a SQL type).
+ */
+extern MemoryContext ChurnAggContextIfAny(FunctionCallInfo fcinfo);
+
+/*
+ * Return the state in argument 0 unchanged (SQL NULL when it is NULL): a
+ * transition function skipping a row, a combine function given a NULL
+ * second state.
+ */
+extern Datum ChurnAggKeepState(FunctionCallInfo fcinfo);
+
 #endif							/* CHURN_NUMERIC_H */

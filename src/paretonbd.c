@@ -272,27 +272,15 @@ pnbd_fit_final(PG_FUNCTION_ARGS)
 	ProbState  *st = (ProbState *) PG_GETARG_POINTER(0);
 	PnbdFitCtx	ctx;
 	double		theta[4];
-	double		sumx = 0,
-				sumt = 0;
+	double		sumx,
+				sumt;
 	ProbOptResult res;
-	Datum		values[8];
-	bool		nulls[8] = {0};
-	int			i;
 
 	(void) ChurnAggContext(fcinfo, "pnbd_fit_final");
 	ctx.e = ProbStateSortedEntries(st, &ctx.n);
 	if (ctx.n == 0)
 		PG_RETURN_NULL();
-	for (i = 0; i < ctx.n; i++)
-	{
-		sumx += ctx.e[i].w * ctx.e[i].x;
-		sumt += ctx.e[i].w * ctx.e[i].v2;
-	}
-	if (sumx == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("pnbd_fit needs at least one customer with a repeat purchase"),
-				 errdetail("Every row has x = 0. The likelihood then increases without bound as r goes to 0, so no maximum likelihood estimate exists.")));
+	ProbRftSums(ctx.e, ctx.n, "pnbd_fit", &sumx, &sumt);
 	if (sumt == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -305,15 +293,7 @@ pnbd_fit_final(PG_FUNCTION_ARGS)
 	theta[3] = log(sumt / st->wsum);
 	res = ProbMinimize(PnbdObjective, &ctx, 4, theta, false);
 
-	values[0] = Float8GetDatum(exp(theta[0]));
-	values[1] = Float8GetDatum(exp(theta[1]));
-	values[2] = Float8GetDatum(exp(theta[2]));
-	values[3] = Float8GetDatum(exp(theta[3]));
-	values[4] = Float8GetDatum(-res.fval);
-	values[5] = Float8GetDatum(st->wsum);
-	values[6] = Int32GetDatum(res.iterations);
-	values[7] = BoolGetDatum(res.converged);
-	PG_RETURN_DATUM(ChurnMakeComposite(fcinfo, values, nulls));
+	PG_RETURN_DATUM(ProbFitResult(fcinfo, theta, 4, &res, st->wsum));
 }
 
 /* ----------------------------------------------------------------------
@@ -348,12 +328,12 @@ pnbd_p_alive(PG_FUNCTION_ARGS)
 				alpha,
 				s,
 				beta;
-	int32		x = PG_GETARG_INT32(1);
-	double		t_x = PG_GETARG_FLOAT8(2);
-	double		t = PG_GETARG_FLOAT8(3);
+	int32		x;
+	double		t_x,
+				t;
 
 	PnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &s, &beta);
-	ProbCheckRft(x, t_x, t);
+	ProbGetRftArgs(fcinfo, 1, &x, &t_x, &t);
 	PG_RETURN_FLOAT8(PnbdPAlive(r, alpha, s, beta, x, x == 0 ? 0.0 : t_x, t));
 }
 
@@ -365,14 +345,13 @@ pnbd_expected(PG_FUNCTION_ARGS)
 				alpha,
 				s,
 				beta;
-	double		h = PG_GETARG_FLOAT8(1);
-	int32		x = PG_GETARG_INT32(2);
-	double		t_x = PG_GETARG_FLOAT8(3);
-	double		t = PG_GETARG_FLOAT8(4);
+	double		h,
+				t_x,
+				t;
+	int32		x;
 
 	PnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &s, &beta);
-	ChurnCheckNonNegative(h, "horizon");
-	ProbCheckRft(x, t_x, t);
+	ProbGetHorizonRftArgs(fcinfo, 1, &h, &x, &t_x, &t);
 	PG_RETURN_FLOAT8(PnbdExpected(r, alpha, s, beta, h, x, x == 0 ? 0.0 : t_x, t));
 }
 
@@ -414,14 +393,13 @@ pnbd_p_churn(PG_FUNCTION_ARGS)
 				l1,
 				l2,
 				none;
-	double		h = PG_GETARG_FLOAT8(1);
-	int32		x = PG_GETARG_INT32(2);
-	double		t_x = PG_GETARG_FLOAT8(3);
-	double		t = PG_GETARG_FLOAT8(4);
+	double		h,
+				t_x,
+				t;
+	int32		x;
 
 	PnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &s, &beta);
-	ChurnCheckNonNegative(h, "horizon");
-	ProbCheckRft(x, t_x, t);
+	ProbGetHorizonRftArgs(fcinfo, 1, &h, &x, &t_x, &t);
 	pal = PnbdPAlive(r, alpha, s, beta, x, x == 0 ? 0.0 : t_x, t);
 	c = (r + x) * log(alpha + t) + s * log(beta + t);
 	l1 = PnbdLogI(r + x, s + 1, alpha + t, beta + t, 0.0);
@@ -442,12 +420,12 @@ pnbd_loglik(PG_FUNCTION_ARGS)
 				s,
 				beta,
 				ll;
-	int32		x = PG_GETARG_INT32(1);
-	double		t_x = PG_GETARG_FLOAT8(2);
-	double		t = PG_GETARG_FLOAT8(3);
+	int32		x;
+	double		t_x,
+				t;
 
 	PnbdGetParams(PG_GETARG_HEAPTUPLEHEADER(0), &r, &alpha, &s, &beta);
-	ProbCheckRft(x, t_x, t);
+	ProbGetRftArgs(fcinfo, 1, &x, &t_x, &t);
 	ll = PnbdLogLik(r, alpha, s, beta, x, x == 0 ? 0.0 : t_x, t);
 	if (isnan(ll))
 		PnbdSeriesError();

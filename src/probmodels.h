@@ -75,9 +75,25 @@ extern void ProbCheckWeight(double w);
 /* Validate (x, t_x, t) of a BG/NBD or Pareto/NBD customer (errors). */
 extern void ProbCheckRft(int32 x, double t_x, double t);
 
+/* Read (x, t_x, t) from arguments argno .. argno + 2, validated. */
+extern void ProbGetRftArgs(FunctionCallInfo fcinfo, int argno, int32 *x,
+						   double *t_x, double *t);
+
+/* Read a horizon (>= 0) from argument argno, then (x, t_x, t), validated. */
+extern void ProbGetHorizonRftArgs(FunctionCallInfo fcinfo, int argno, double *h,
+								  int32 *x, double *t_x, double *t);
+
+/* Weighted sums of x and t; an error when every x is 0 (fname: the fit). */
+extern void ProbRftSums(const ProbEntry *e, int n, const char *fname,
+						double *sumx, double *sumt);
+
 /* Minimise f over k <= PROB_MAX_PARAMS parameters starting from theta. */
 extern ProbOptResult ProbMinimize(ProbObjective f, void *ctx, int k, double *theta,
 								  bool analytic_gradient);
+
+/* The fitted model row: exp(theta), loglik, wsum, iterations, converged. */
+extern Datum ProbFitResult(FunctionCallInfo fcinfo, const double *theta, int k,
+						   const ProbOptResult *res, double wsum);
 
 /* Central-difference gradient of an objective that has no analytic one. */
 extern double ProbNumericGradient(ProbObjective f, void *ctx, int k,

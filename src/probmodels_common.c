@@ -18,7 +18,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-PG_FUNCTION_INFO_V1(prob_rft_fit_trans);
+PG_FUNCTION_INFO_V1(rft_fit_trans);
 PG_FUNCTION_INFO_V1(prob_fit_combine);
 PG_FUNCTION_INFO_V1(prob_fit_serialize);
 PG_FUNCTION_INFO_V1(prob_fit_deserialize);
@@ -186,7 +186,7 @@ ProbStateSortedEntries(ProbState *st, int *n)
  * row and add it to the compressed state; rows with a NULL input are skipped.
  */
 Datum
-prob_rft_fit_trans(PG_FUNCTION_ARGS)
+rft_fit_trans(PG_FUNCTION_ARGS)
 {
 	ProbState  *st;
 	int32		x;
@@ -195,19 +195,10 @@ prob_rft_fit_trans(PG_FUNCTION_ARGS)
 				w = 1.0;
 
 	for (int i = 1; i < PG_NARGS(); i++)
-	{
 		if (PG_ARGISNULL(i))
-		{
-			if (PG_ARGISNULL(0))
-				PG_RETURN_NULL();
-			PG_RETURN_POINTER(PG_GETARG_POINTER(0));
-		}
-	}
+			return ChurnAggKeepState(fcinfo);
 	st = ProbStateGet(fcinfo, "bgnbd_fit/pnbd_fit");
-	x = PG_GETARG_INT32(1);
-	t_x = PG_GETARG_FLOAT8(2);
-	t = PG_GETARG_FLOAT8(3);
-	ProbCheckRft(x, t_x, t);
+	ProbGetRftArgs(fcinfo, 1, &x, &t_x, &t);
 	if (PG_NARGS() > 4)
 	{
 		w = PG_GETARG_FLOAT8(4);
@@ -231,11 +222,7 @@ prob_fit_combine(PG_FUNCTION_ARGS)
 	s1 = PG_ARGISNULL(0) ? NULL : (ProbState *) PG_GETARG_POINTER(0);
 	s2 = PG_ARGISNULL(1) ? NULL : (ProbState *) PG_GETARG_POINTER(1);
 	if (s2 == NULL)
-	{
-		if (s1 == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(s1);
-	}
+		return ChurnAggKeepState(fcinfo);
 	if (s1 == NULL)
 		s1 = ProbStateCreate(aggcxt);
 	for (i = 0; i < s2->n; i++)
@@ -353,6 +340,73 @@ ProbCheckRft(int32 x, double t_x, double t)
 				 errhint("Merge purchases on the same day; t_x is the time from the first to the last purchase day.")));
 }
 
+/* Read (x, t_x, t) from arguments argno .. argno + 2 and validate them. */
+void
+ProbGetRftArgs(FunctionCallInfo fcinfo, int argno, int32 *x, double *t_x, double *t)
+{
+	*x = PG_GETARG_INT32(argno);
+	*t_x = PG_GETARG_FLOAT8(argno + 1);
+	*t = PG_GETARG_FLOAT8(argno + 2);
+	ProbCheckRft(*x, *t_x, *t);
+}
+
+/* Read a horizon from argument argno and (x, t_x, t) after it, validated. */
+void
+ProbGetHorizonRftArgs(FunctionCallInfo fcinfo, int argno, double *h, int32 *x,
+					  double *t_x, double *t)
+{
+	*h = PG_GETARG_FLOAT8(argno);
+	ChurnCheckNonNegative(*h, "horizon");
+	ProbGetRftArgs(fcinfo, argno + 1, x, t_x, t);
+}
+
+/*
+ * Weighted sums of x and of t over the keys of a BG/NBD or Pareto/NBD fit;
+ * an error naming the aggregate fname when no customer has a repeat
+ * purchase (the likelihood then has no maximum).
+ */
+void
+ProbRftSums(const ProbEntry *e, int n, const char *fname, double *sumx, double *sumt)
+{
+	int			i;
+
+	*sumx = 0;
+	*sumt = 0;
+	for (i = 0; i < n; i++)
+	{
+		*sumx += e[i].w * e[i].x;
+		*sumt += e[i].w * e[i].v2;
+	}
+	if (*sumx == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s needs at least one customer with a repeat purchase", fname),
+				 errdetail("Every row has x = 0. The likelihood then increases without bound as r goes to 0, so no maximum likelihood estimate exists.")));
+}
+
+/*
+ * The model row of a fit: the k parameters exp(theta), the log-likelihood,
+ * the total weight wsum, the iterations and the convergence flag, in the
+ * order of the columns of churn.bgnbd, churn.pnbd and churn.gg.
+ */
+Datum
+ProbFitResult(FunctionCallInfo fcinfo, const double *theta, int k,
+			  const ProbOptResult *res, double wsum)
+{
+	Datum		values[PROB_MAX_PARAMS + 4];
+	bool		nulls[PROB_MAX_PARAMS + 4] = {0};
+	int			i;
+
+	Assert(k <= PROB_MAX_PARAMS);
+	for (i = 0; i < k; i++)
+		values[i] = Float8GetDatum(exp(theta[i]));
+	values[k] = Float8GetDatum(-res->fval);
+	values[k + 1] = Float8GetDatum(wsum);
+	values[k + 2] = Int32GetDatum(res->iterations);
+	values[k + 3] = BoolGetDatum(res->converged);
+	return ChurnMakeComposite(fcinfo, values, nulls);
+}
+
 /* Fetch a float8 field of a model composite, validating it. */
 double
 ProbModelParam(HeapTupleHeader m, int attno, const char *type,
@@ -458,6 +512,10 @@ ProbNumericGradient(ProbObjective f, void *ctx, int k, const double *theta,
 	memcpy(tp, theta, sizeof(double) * k);
 	for (i = 0; i < k; i++)
 	{
+		/*
+		 * h near cbrt(DBL_EPSILON) = 6e-6, the step that balances the O(h^2)
+		 * truncation of a central difference with its rounding error
+		 */
 		double		h = 1e-6 * Max(1.0, fabs(theta[i]));
 		double		fp,
 					fm;
@@ -501,253 +559,498 @@ ProbNewtonDirection(int k, const double H[PROB_MAX_PARAMS][PROB_MAX_PARAMS],
 }
 
 /*
- * Minimise f: BFGS on theta with an Armijo backtracking line search, then
- * Newton iterations with a Hessian from central differences of the gradient.
- * converged is set only when the Hessian is positive definite and the Newton
- * decrement g' H^-1 g is below 1e-12 * max(1, |f|) (for the CDNOW BG/NBD fit
- * that bounds the parameter error far below 1e-6 relative).
+ * The constants of ProbMinimize.  The objectives are negative
+ * log-likelihoods of 2 to 4 log-scale parameters (BG/NBD, Pareto/NBD,
+ * Gamma-Gamma) summed over up to millions of rows, so |f| ranges from 1e1
+ * to 1e7 and every tolerance on f is relative to max(1, |f|).  A double
+ * carries about 16 significant digits: tolerances at 1e-15 of |f| are
+ * "rounding level", 1e-11 to 1e-12 a few thousand ulps above it.
  */
-ProbOptResult
-ProbMinimize(ProbObjective f, void *ctx, int k, double *theta, bool analytic_gradient)
+
+/*
+ * BFGS iterations: the CDNOW fits take 15-30, other data up to a few
+ * hundred.  1000 only stops a fit that drifts along a flat ridge towards
+ * the domain limit; the Newton polish then decides convergence.
+ */
+#define PROB_BFGS_MAX_ITER	1000
+
+/*
+ * Newton polish steps: near the optimum Newton converges quadratically in
+ * 2-5 steps; 50 bounds the work when damped (indefinite) steps creep, and
+ * such a fit is reported with converged = false.
+ */
+#define PROB_NEWTON_MAX_ITER 50
+
+/*
+ * BFGS stops when max |gradient| <= 1e-9 * max(1, |f|): the gradient of a
+ * sum of n terms carries rounding noise of about n * 1e-16 per term, so at
+ * 1e-9 relative BFGS has done what it can; the Newton decrement test below
+ * is the real convergence criterion.
+ */
+#define PROB_BFGS_GRAD_TOL	1e-9
+
+/*
+ * BFGS also stops when the predicted decrease -g'p of the full step is
+ * <= 1e-11 * max(1, |f|), about 1e5 ulps of f: the Armijo test can no
+ * longer tell a decrease from rounding, and Newton steps take over.
+ */
+#define PROB_BFGS_DECREASE_TOL 1e-11
+
+/*
+ * Longest BFGS step, in log units of the parameters: 1 (a factor e) on the
+ * first step, whose direction is the raw gradient with no curvature
+ * information and so has arbitrary length, 5 (a factor 148) afterwards, so
+ * that a badly scaled quasi-Newton step cannot leap to where the
+ * likelihood's gamma functions overflow (the domain is |theta| <= 50).
+ */
+#define PROB_FIRST_STEP_MAX 1.0
+#define PROB_STEP_MAX		5.0
+
+/*
+ * Sufficient decrease of the Armijo line search: accept a step that gains
+ * 1e-4 of the linearly predicted decrease (the usual choice, Nocedal &
+ * Wright, Numerical Optimization, section 3.1): almost any decrease, but
+ * not one that vanishes faster than the step.
+ */
+#define PROB_ARMIJO_C		1e-4
+
+/*
+ * Line search trials.  BFGS: 60 halvings reach t = 2^-60, below the
+ * resolution of a double relative to theta, so more cannot move the point.
+ * Newton: its direction is well scaled near the optimum and the full step
+ * is almost always taken; 40 halvings (t = 1e-12) mean no decrease is
+ * representable, which the fallback test below handles.
+ */
+#define PROB_BFGS_LS_TRIES	60
+#define PROB_NEWTON_LS_TRIES 40
+
+/*
+ * Step shrink factors: halve after a finite value that did not decrease
+ * enough; cut by 10 after a point outside the domain (a non-finite value),
+ * which says nothing about the curvature, to get back inside quickly.
+ * Newton steps are only halved: near the optimum they stay in the domain.
+ */
+#define PROB_SHRINK			0.5
+#define PROB_BFGS_SHRINK_INFEASIBLE 0.1
+
+/*
+ * BFGS update only when the curvature s'y > 1e-12 * |y| * (step length):
+ * s'y must be safely positive for the inverse Hessian to stay positive
+ * definite, and below 1e-12 of |y| |s| it is rounding noise.
+ */
+#define PROB_CURVATURE_TOL	1e-12
+
+/*
+ * Stall: three BFGS steps in a row that lower f by at most 1e-15 *
+ * max(1, |f|) (a few ulps) end the BFGS phase; one such step can be an
+ * unlucky line search, three in a row are the rounding floor.
+ */
+#define PROB_STALL_TOL		1e-15
+#define PROB_STALL_STEPS	3
+
+/*
+ * Finite-difference step of the Newton Hessian.  Analytic gradients are
+ * exact to rounding: forward differences with h = 1e-5 have truncation
+ * error O(h) = 1e-5 relative and rounding error 1e-16 / h = 1e-11, enough
+ * for a quadratically convergent step and a trustworthy sign of the
+ * curvature.  Numeric gradients (central differences with step 1e-6, see
+ * ProbNumericGradient) carry noise of about 1e-10 * |f|: differencing them
+ * again needs a larger step, central differences with h = 1e-3 (truncation
+ * O(h^2) = 1e-6, noise / h = 1e-7).
+ */
+#define PROB_HESS_STEP_ANALYTIC 1e-5
+#define PROB_HESS_STEP_NUMERIC 1e-3
+
+/*
+ * Convergence certificate: a positive definite Hessian and a Newton
+ * decrement g' H^-1 g <= 1e-12 * max(1, |f|).  The decrement is twice the
+ * predicted f - f*, so f is within 5e-13 relative of the optimum; for the
+ * CDNOW BG/NBD fit that bounds the parameter error far below 1e-6
+ * relative.
+ */
+#define PROB_NEWTON_DEC_TOL 1e-12
+
+/*
+ * When no Newton step along a positive definite direction lowers f any
+ * more (PROB_NEWTON_LS_TRIES failed), the point still counts as converged
+ * if the decrement is <= 1e-8 * max(1, |f|): f is within 5e-9 relative of
+ * the optimum and no representable step improves it.
+ */
+#define PROB_NEWTON_DEC_FALLBACK 1e-8
+
+/*
+ * Levenberg damping of an indefinite Hessian: add lam * max(1, max |H_ii|)
+ * to the diagonal, starting at lam = 1e-6 (barely perturbing a nearly
+ * definite H) and growing 10-fold; beyond 1e12 the diagonal dominates any
+ * finite H, so a failure there means H is not finite and the polish stops.
+ */
+#define PROB_DAMP_START		1e-6
+#define PROB_DAMP_GROWTH	10
+#define PROB_DAMP_MAX		1e12
+
+/* The current point of a minimisation and what is known there. */
+typedef struct ProbOpt
 {
-	ProbEval	ev = {f, ctx, k, analytic_gradient};
-	ProbOptResult res = {NAN, 0, false};
-	double		Hinv[PROB_MAX_PARAMS][PROB_MAX_PARAMS];
-	double		g[PROB_MAX_PARAMS],
-				gn[PROB_MAX_PARAMS],
-				xn[PROB_MAX_PARAMS],
-				p[PROB_MAX_PARAMS],
-				s[PROB_MAX_PARAMS],
-				y[PROB_MAX_PARAMS];
-	double		fx,
-				fn;
-	int			i,
-				j,
-				it,
-				stall = 0;
-	bool		first = true;
-	const int	max_bfgs = 1000;
-	const int	max_newton = 50;
+	ProbEval	ev;				/* the objective */
+	double	   *theta;			/* the point (the caller's array) */
+	double		fx;				/* f(theta) */
+	double		g[PROB_MAX_PARAMS];	/* gradient at theta */
+} ProbOpt;
 
-	Assert(k <= PROB_MAX_PARAMS);
-	fx = ProbEvalFG(&ev, theta, g);
-	if (!isfinite(fx))
-		return res;
-	memset(Hinv, 0, sizeof(Hinv));
+/* Move the current point to xn, with value fn and gradient gn. */
+static void
+ProbOptMove(ProbOpt *o, const double *xn, double fn, const double *gn)
+{
+	memcpy(o->theta, xn, sizeof(double) * o->ev.k);
+	memcpy(o->g, gn, sizeof(double) * o->ev.k);
+	o->fx = fn;
+}
+
+/* Set M to the k x k identity. */
+static void
+ProbIdentity(double M[PROB_MAX_PARAMS][PROB_MAX_PARAMS], int k)
+{
+	int			i;
+
+	memset(M, 0, sizeof(double) * PROB_MAX_PARAMS * PROB_MAX_PARAMS);
 	for (i = 0; i < k; i++)
-		Hinv[i][i] = 1.0;
+		M[i][i] = 1.0;
+}
 
-	for (it = 0; it < max_bfgs; it++)
+/*
+ * Backtracking (Armijo) line search from the current point along dir, whose
+ * directional derivative is slope: the first t of 1, shrunk by PROB_SHRINK
+ * (by infeasible_shrink after a non-finite value), with
+ * f(theta + t dir) <= f(theta) + PROB_ARMIJO_C * t * slope.  The point, its
+ * value and gradient go to xn, *fn and gn, the step to *t; false when
+ * max_tries steps all failed.
+ */
+static bool
+ProbArmijoSearch(ProbOpt *o, const double *dir, double slope, int max_tries,
+				 double infeasible_shrink, double *xn, double *fn, double *gn,
+				 double *t)
+{
+	int			k = o->ev.k;
+	int			ls,
+				i;
+
+	*t = 1.0;
+	for (ls = 0; ls < max_tries; ls++)
 	{
+		for (i = 0; i < k; i++)
+			xn[i] = o->theta[i] + *t * dir[i];
+		*fn = ProbEvalFG(&o->ev, xn, gn);
+		if (isfinite(*fn) && *fn <= o->fx + PROB_ARMIJO_C * *t * slope)
+			return true;
+		*t *= isfinite(*fn) ? PROB_SHRINK : infeasible_shrink;
+	}
+	return false;
+}
+
+/*
+ * The quasi-Newton direction p = -Hinv g and its slope g'p; restarts from
+ * steepest descent (Hinv = I, *first set) when p is not a descent direction.
+ */
+static double
+ProbBfgsDirection(const ProbOpt *o, double Hinv[PROB_MAX_PARAMS][PROB_MAX_PARAMS],
+				  bool *first, double *p)
+{
+	int			k = o->ev.k;
+	double		dg = 0;
+	int			i,
+				j;
+
+	for (i = 0; i < k; i++)
+	{
+		p[i] = 0;
+		for (j = 0; j < k; j++)
+			p[i] -= Hinv[i][j] * o->g[j];
+		dg += p[i] * o->g[i];
+	}
+	if (!(dg < 0))
+	{
+		/* not a descent direction: restart from steepest descent */
+		ProbIdentity(Hinv, k);
+		*first = true;
+		dg = 0;
+		for (i = 0; i < k; i++)
+		{
+			p[i] = -o->g[i];
+			dg -= o->g[i] * o->g[i];
+		}
+	}
+	return dg;
+}
+
+/*
+ * Shorten p (and its slope *dg) to the longest allowed step; returns
+ * max |p_i| before shortening.
+ */
+static double
+ProbBfgsLimitStep(int k, double *p, double *dg, bool first)
+{
+	double		pmax = 0;
+	int			i;
+
+	for (i = 0; i < k; i++)
+		pmax = Max(pmax, fabs(p[i]));
+	if ((first && pmax > PROB_FIRST_STEP_MAX) || pmax > PROB_STEP_MAX)
+	{
+		double		sc = (first ? PROB_FIRST_STEP_MAX : PROB_STEP_MAX) / pmax;
+
+		for (i = 0; i < k; i++)
+			p[i] *= sc;
+		*dg *= sc;
+	}
+	return pmax;
+}
+
+/*
+ * BFGS update of the inverse Hessian for the step from theta to xn (step
+ * length t * pmax), skipped when the curvature s'y is not safely positive;
+ * the first update scales the identity to sy / yy (Shanno-Phua) first.
+ */
+static void
+ProbBfgsUpdate(const ProbOpt *o, double Hinv[PROB_MAX_PARAMS][PROB_MAX_PARAMS],
+			   bool *first, const double *xn, const double *gn, double t,
+			   double pmax)
+{
+	int			k = o->ev.k;
+	double		s[PROB_MAX_PARAMS],
+				y[PROB_MAX_PARAMS],
+				Hy[PROB_MAX_PARAMS];
+	double		sy = 0,
+				yy = 0,
+				yHy = 0;
+	int			i,
+				j;
+
+	for (i = 0; i < k; i++)
+	{
+		s[i] = xn[i] - o->theta[i];
+		y[i] = gn[i] - o->g[i];
+		sy += s[i] * y[i];
+		yy += y[i] * y[i];
+	}
+	if (!(sy > PROB_CURVATURE_TOL * sqrt(yy) * t * pmax))
+		return;
+	if (*first)
+	{
+		memset(Hinv, 0, sizeof(double) * PROB_MAX_PARAMS * PROB_MAX_PARAMS);
+		for (i = 0; i < k; i++)
+			Hinv[i][i] = sy / yy;
+		*first = false;
+	}
+	for (i = 0; i < k; i++)
+	{
+		Hy[i] = 0;
+		for (j = 0; j < k; j++)
+			Hy[i] += Hinv[i][j] * y[j];
+		yHy += y[i] * Hy[i];
+	}
+	for (i = 0; i < k; i++)
+		for (j = 0; j < k; j++)
+			Hinv[i][j] += ((sy + yHy) * s[i] * s[j]) / (sy * sy)
+				- (Hy[i] * s[j] + s[i] * Hy[j]) / sy;
+}
+
+/*
+ * BFGS with an Armijo line search from the current point, until the
+ * gradient or the predicted decrease is negligible, the line search fails
+ * or progress stalls; returns the iterations taken.
+ */
+static int
+ProbBfgs(ProbOpt *o)
+{
+	int			k = o->ev.k;
+	double		Hinv[PROB_MAX_PARAMS][PROB_MAX_PARAMS];
+	bool		first = true;
+	int			stall = 0,
+				it,
+				i;
+
+	ProbIdentity(Hinv, k);
+	for (it = 0; it < PROB_BFGS_MAX_ITER; it++)
+	{
+		double		p[PROB_MAX_PARAMS],
+					xn[PROB_MAX_PARAMS],
+					gn[PROB_MAX_PARAMS];
 		double		gmax = 0,
-					pmax = 0,
-					dg = 0,
-					t = 1.0,
-					sy = 0,
-					yy = 0;
-		bool		accepted = false;
-		int			ls;
+					dg,
+					pmax,
+					fn,
+					t;
 
 		CHECK_FOR_INTERRUPTS();
 		for (i = 0; i < k; i++)
-			gmax = Max(gmax, fabs(g[i]));
-		if (gmax <= 1e-9 * Max(1.0, fabs(fx)))
+			gmax = Max(gmax, fabs(o->g[i]));
+		if (gmax <= PROB_BFGS_GRAD_TOL * Max(1.0, fabs(o->fx)))
 			break;
-		for (i = 0; i < k; i++)
-		{
-			p[i] = 0;
-			for (j = 0; j < k; j++)
-				p[i] -= Hinv[i][j] * g[j];
-			dg += p[i] * g[i];
-		}
-		if (!(dg < 0))
-		{
-			/* not a descent direction: restart from steepest descent */
-			memset(Hinv, 0, sizeof(Hinv));
-			for (i = 0; i < k; i++)
-				Hinv[i][i] = 1.0;
-			first = true;
-			dg = 0;
-			for (i = 0; i < k; i++)
-			{
-				p[i] = -g[i];
-				dg -= g[i] * g[i];
-			}
-		}
+		dg = ProbBfgsDirection(o, Hinv, &first, p);
 		/* predicted decrease at rounding level: leave the rest to Newton */
-		if (-dg <= 1e-11 * Max(1.0, fabs(fx)))
+		if (-dg <= PROB_BFGS_DECREASE_TOL * Max(1.0, fabs(o->fx)))
 			break;
-		for (i = 0; i < k; i++)
-			pmax = Max(pmax, fabs(p[i]));
-		/* first step and overly long steps: at most 1 (resp. 5) in log units */
-		if ((first && pmax > 1.0) || pmax > 5.0)
-		{
-			double		sc = (first ? 1.0 : 5.0) / pmax;
-
-			for (i = 0; i < k; i++)
-				p[i] *= sc;
-			dg *= sc;
-		}
-		for (ls = 0; ls < 60; ls++)
-		{
-			for (i = 0; i < k; i++)
-				xn[i] = theta[i] + t * p[i];
-			fn = ProbEvalFG(&ev, xn, gn);
-			if (isfinite(fn) && fn <= fx + 1e-4 * t * dg)
-			{
-				accepted = true;
-				break;
-			}
-			t *= isfinite(fn) ? 0.5 : 0.1;
-		}
-		if (!accepted)
+		pmax = ProbBfgsLimitStep(k, p, &dg, first);
+		if (!ProbArmijoSearch(o, p, dg, PROB_BFGS_LS_TRIES,
+							  PROB_BFGS_SHRINK_INFEASIBLE, xn, &fn, gn, &t))
 			break;
-		for (i = 0; i < k; i++)
-		{
-			s[i] = xn[i] - theta[i];
-			y[i] = gn[i] - g[i];
-			sy += s[i] * y[i];
-			yy += y[i] * y[i];
-		}
-		if (sy > 1e-12 * sqrt(yy) * t * pmax)
-		{
-			double		Hy[PROB_MAX_PARAMS],
-						yHy = 0;
-
-			if (first)
-			{
-				memset(Hinv, 0, sizeof(Hinv));
-				for (i = 0; i < k; i++)
-					Hinv[i][i] = sy / yy;
-				first = false;
-			}
-			for (i = 0; i < k; i++)
-			{
-				Hy[i] = 0;
-				for (j = 0; j < k; j++)
-					Hy[i] += Hinv[i][j] * y[j];
-				yHy += y[i] * Hy[i];
-			}
-			for (i = 0; i < k; i++)
-				for (j = 0; j < k; j++)
-					Hinv[i][j] += ((sy + yHy) * s[i] * s[j]) / (sy * sy)
-						- (Hy[i] * s[j] + s[i] * Hy[j]) / sy;
-		}
-		stall = (fx - fn <= 1e-15 * Max(1.0, fabs(fx))) ? stall + 1 : 0;
-		memcpy(theta, xn, sizeof(double) * k);
-		memcpy(g, gn, sizeof(double) * k);
-		fx = fn;
-		if (stall >= 3)
+		ProbBfgsUpdate(o, Hinv, &first, xn, gn, t, pmax);
+		stall = (o->fx - fn <= PROB_STALL_TOL * Max(1.0, fabs(o->fx))) ? stall + 1 : 0;
+		ProbOptMove(o, xn, fn, gn);
+		if (stall >= PROB_STALL_STEPS)
 			break;
 	}
-	res.iterations = it;
+	return it;
+}
 
-	/* Newton polish and convergence certificate */
-	for (it = 0; it < max_newton; it++)
+/*
+ * Hessian at the current point by finite differences of the gradient
+ * (forward for analytic gradients, central for numeric ones), symmetrised;
+ * false when a difference point is outside the domain.
+ */
+static bool
+ProbFiniteDiffHessian(ProbOpt *o, double H[PROB_MAX_PARAMS][PROB_MAX_PARAMS])
+{
+	int			k = o->ev.k;
+	bool		analytic = o->ev.analytic;
+	double		h = analytic ? PROB_HESS_STEP_ANALYTIC : PROB_HESS_STEP_NUMERIC;
+	double		gp[PROB_MAX_PARAMS],
+				gm[PROB_MAX_PARAMS],
+				tp[PROB_MAX_PARAMS];
+	int			i,
+				j;
+
+	memcpy(tp, o->theta, sizeof(double) * k);
+	for (j = 0; j < k; j++)
+	{
+		tp[j] = o->theta[j] + h;
+		if (!isfinite(ProbEvalFG(&o->ev, tp, gp)))
+			return false;
+		if (analytic)
+			memcpy(gm, o->g, sizeof(double) * k);
+		else
+		{
+			tp[j] = o->theta[j] - h;
+			if (!isfinite(ProbEvalFG(&o->ev, tp, gm)))
+				return false;
+		}
+		tp[j] = o->theta[j];
+		for (i = 0; i < k; i++)
+			H[i][j] = (gp[i] - gm[i]) / (analytic ? h : 2 * h);
+	}
+	for (i = 0; i < k; i++)
+		for (j = 0; j < i; j++)
+			H[i][j] = H[j][i] = 0.5 * (H[i][j] + H[j][i]);
+	return true;
+}
+
+/*
+ * Levenberg-damped Newton direction for an indefinite H: solve
+ * (H + lam * max(1, max |H_ii|) I) d = -g for growing lam; false when even
+ * the largest damping fails.
+ */
+static bool
+ProbDampedNewtonDirection(int k, const double H[PROB_MAX_PARAMS][PROB_MAX_PARAMS],
+						  const double *g, double *d)
+{
+	double		lam = PROB_DAMP_START;
+	double		Hd[PROB_MAX_PARAMS][PROB_MAX_PARAMS];
+	int			i;
+
+	for (;;)
+	{
+		double		dmax = 0;
+
+		for (i = 0; i < k; i++)
+			dmax = Max(dmax, fabs(H[i][i]));
+		memcpy(Hd, H, sizeof(Hd));
+		for (i = 0; i < k; i++)
+			Hd[i][i] += lam * Max(dmax, 1.0);
+		if (ProbNewtonDirection(k, Hd, g, d))
+			return true;
+		lam *= PROB_DAMP_GROWTH;
+		if (lam > PROB_DAMP_MAX)
+			return false;
+	}
+}
+
+/*
+ * Newton steps with a finite-difference Hessian from the current point,
+ * adding them to res->iterations; sets res->converged when the Hessian is
+ * positive definite and the Newton decrement negligible.
+ */
+static void
+ProbNewtonPolish(ProbOpt *o, ProbOptResult *res)
+{
+	int			k = o->ev.k;
+	int			it,
+				i;
+
+	for (it = 0; it < PROB_NEWTON_MAX_ITER; it++)
 	{
 		double		H[PROB_MAX_PARAMS][PROB_MAX_PARAMS];
-		double		d[PROB_MAX_PARAMS];
-		double		gp[PROB_MAX_PARAMS],
-					gm[PROB_MAX_PARAMS],
-					tp[PROB_MAX_PARAMS];
-		double		h = analytic_gradient ? 1e-5 : 1e-3;
+		double		d[PROB_MAX_PARAMS],
+					xn[PROB_MAX_PARAMS],
+					gn[PROB_MAX_PARAMS];
 		double		dec = 0,
-					t = 1.0,
-					tol = 1e-12 * Max(1.0, fabs(fx));
-		bool		pd,
-					accepted = false;
-		int			ls;
+					tol = PROB_NEWTON_DEC_TOL * Max(1.0, fabs(o->fx)),
+					fn,
+					t;
+		bool		pd;
 
 		CHECK_FOR_INTERRUPTS();
-		memcpy(tp, theta, sizeof(double) * k);
-		for (j = 0; j < k; j++)
-		{
-			/*
-			 * Analytic gradients are exact enough for forward differences
-			 * (k evaluations); numeric ones need central differences.
-			 */
-			tp[j] = theta[j] + h;
-			if (!isfinite(ProbEvalFG(&ev, tp, gp)))
-				goto done;
-			if (analytic_gradient)
-				memcpy(gm, g, sizeof(double) * k);
-			else
-			{
-				tp[j] = theta[j] - h;
-				if (!isfinite(ProbEvalFG(&ev, tp, gm)))
-					goto done;
-			}
-			tp[j] = theta[j];
-			for (i = 0; i < k; i++)
-				H[i][j] = (gp[i] - gm[i]) / (analytic_gradient ? h : 2 * h);
-		}
+		if (!ProbFiniteDiffHessian(o, H))
+			return;
+		pd = ProbNewtonDirection(k, H, o->g, d);
+		/* indefinite: a damped step, but no convergence certificate */
+		if (!pd && !ProbDampedNewtonDirection(k, H, o->g, d))
+			return;
 		for (i = 0; i < k; i++)
-			for (j = 0; j < i; j++)
-				H[i][j] = H[j][i] = 0.5 * (H[i][j] + H[j][i]);
-		pd = ProbNewtonDirection(k, H, g, d);
-		if (!pd)
-		{
-			/* Levenberg damping until positive definite; not converged */
-			double		lam = 1e-6;
-			double		Hd[PROB_MAX_PARAMS][PROB_MAX_PARAMS];
-
-			for (;;)
-			{
-				double		dmax = 0;
-
-				for (i = 0; i < k; i++)
-					dmax = Max(dmax, fabs(H[i][i]));
-				memcpy(Hd, H, sizeof(H));
-				for (i = 0; i < k; i++)
-					Hd[i][i] += lam * Max(dmax, 1.0);
-				if (ProbNewtonDirection(k, Hd, g, d))
-					break;
-				lam *= 10;
-				if (lam > 1e12)
-					goto done;
-			}
-		}
-		for (i = 0; i < k; i++)
-			dec -= g[i] * d[i];
+			dec -= o->g[i] * d[i];
 		if (pd && dec <= tol)
 		{
 			/* certified; take the final full Newton step if it does not hurt */
 			for (i = 0; i < k; i++)
-				xn[i] = theta[i] + d[i];
-			fn = ProbEvalFG(&ev, xn, gn);
-			if (isfinite(fn) && fn <= fx)
+				xn[i] = o->theta[i] + d[i];
+			fn = ProbEvalFG(&o->ev, xn, gn);
+			if (isfinite(fn) && fn <= o->fx)
 			{
-				memcpy(theta, xn, sizeof(double) * k);
-				fx = fn;
+				memcpy(o->theta, xn, sizeof(double) * k);
+				o->fx = fn;
 			}
-			res.converged = true;
-			break;
+			res->converged = true;
+			return;
 		}
-		for (ls = 0; ls < 40; ls++)
-		{
-			for (i = 0; i < k; i++)
-				xn[i] = theta[i] + t * d[i];
-			fn = ProbEvalFG(&ev, xn, gn);
-			if (isfinite(fn) && fn <= fx - 1e-4 * t * dec)
-			{
-				accepted = true;
-				break;
-			}
-			t *= 0.5;
-		}
-		if (!accepted)
+		/* the slope of d is -dec: fx + c t (-dec) is exactly fx - c t dec */
+		if (!ProbArmijoSearch(o, d, -dec, PROB_NEWTON_LS_TRIES, PROB_SHRINK,
+							  xn, &fn, gn, &t))
 		{
 			/* no further decrease representable: accept a tiny decrement */
-			if (pd && dec <= 1e-8 * Max(1.0, fabs(fx)))
-				res.converged = true;
-			break;
+			if (pd && dec <= PROB_NEWTON_DEC_FALLBACK * Max(1.0, fabs(o->fx)))
+				res->converged = true;
+			return;
 		}
-		memcpy(theta, xn, sizeof(double) * k);
-		memcpy(g, gn, sizeof(double) * k);
-		fx = fn;
-		res.iterations++;
+		ProbOptMove(o, xn, fn, gn);
+		res->iterations++;
 	}
-done:
-	res.fval = fx;
+}
+
+/*
+ * Minimise f: BFGS on theta, then Newton steps that polish the optimum and
+ * certify convergence (see the constants above).
+ */
+ProbOptResult
+ProbMinimize(ProbObjective f, void *ctx, int k, double *theta, bool analytic_gradient)
+{
+	ProbOpt		o = {{f, ctx, k, analytic_gradient}, theta, 0, {0}};
+	ProbOptResult res = {NAN, 0, false};
+
+	Assert(k <= PROB_MAX_PARAMS);
+	o.fx = ProbEvalFG(&o.ev, theta, o.g);
+	if (!isfinite(o.fx))
+		return res;
+	res.iterations = ProbBfgs(&o);
+	ProbNewtonPolish(&o, &res);
+	res.fval = o.fx;
 	return res;
 }

@@ -25,8 +25,8 @@
 
 PG_FUNCTION_INFO_V1(rfm_cuts_trans);
 PG_FUNCTION_INFO_V1(rfm_cuts_combine);
-PG_FUNCTION_INFO_V1(rfm_cuts_serial);
-PG_FUNCTION_INFO_V1(rfm_cuts_deserial);
+PG_FUNCTION_INFO_V1(rfm_cuts_serialize);
+PG_FUNCTION_INFO_V1(rfm_cuts_deserialize);
 PG_FUNCTION_INFO_V1(rfm_cuts_final);
 PG_FUNCTION_INFO_V1(rfm_bin);
 
@@ -71,7 +71,7 @@ rfm_cuts_trans(PG_FUNCTION_ARGS)
 	aggcxt = ChurnAggContext(fcinfo, "rfm_cuts_trans");
 	st = PG_ARGISNULL(0) ? NULL : (RfmCutsState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(st);
+		return ChurnAggKeepState(fcinfo);
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -103,11 +103,9 @@ rfm_cuts_combine(PG_FUNCTION_ARGS)
 
 	aggcxt = ChurnAggContext(fcinfo, "rfm_cuts_combine");
 	if (b == NULL)
-		PG_RETURN_POINTER(a);
+		return ChurnAggKeepState(fcinfo);
 	if (a == NULL)
-	{
 		a = RfmNewState(aggcxt, b->bins, b->values.n);
-	}
 	else if (a->bins != b->bins)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -118,11 +116,12 @@ rfm_cuts_combine(PG_FUNCTION_ARGS)
 
 /* rfm_cuts serialize: bins, count, values. */
 Datum
-rfm_cuts_serial(PG_FUNCTION_ARGS)
+rfm_cuts_serialize(PG_FUNCTION_ARGS)
 {
 	RfmCutsState *st = (RfmCutsState *) PG_GETARG_POINTER(0);
 	StringInfoData buf;
 
+	(void) ChurnAggContext(fcinfo, "rfm_cuts_serialize");
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, st->bins);
 	pq_sendint64(&buf, st->values.n);
@@ -133,7 +132,7 @@ rfm_cuts_serial(PG_FUNCTION_ARGS)
 
 /* rfm_cuts deserialize. */
 Datum
-rfm_cuts_deserial(PG_FUNCTION_ARGS)
+rfm_cuts_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
 	MemoryContext aggcxt;
@@ -142,7 +141,7 @@ rfm_cuts_deserial(PG_FUNCTION_ARGS)
 	int32		bins;
 	int64		n;
 
-	aggcxt = ChurnAggContext(fcinfo, "rfm_cuts_deserial");
+	aggcxt = ChurnAggContext(fcinfo, "rfm_cuts_deserialize");
 	buf.data = VARDATA_ANY(b);
 	buf.len = VARSIZE_ANY_EXHDR(b);
 	buf.maxlen = buf.len;

@@ -85,7 +85,6 @@ typedef struct ModelRow
 	int			k;				/* index into ModelKinds */
 	Datum		name;
 	Datum		param;
-	ArrayType  *names;
 	int32		horizon_days;
 	double		time_unit_days;
 } ModelRow;
@@ -107,6 +106,8 @@ typedef struct ScoreCache
 	FmgrInfo	fn[NKINDS][NOPS];	/* the kinds' scorers, with their own caches */
 	FeatureReader *reader;
 	RulesCache *rules;
+	text	   *kind;			/* the kind text last seen, and its index */
+	int			kind_index;
 	ArrayType  *names;			/* the feature_names the map was built for */
 	int			nnames;
 	int		   *map;			/* model feature i -> ChurnFeatures index or -1 */
@@ -179,18 +180,24 @@ ScoreModelName(const ModelRow *r)
 	return r->name ? TextDatumGetCString(r->name) : pstrdup("(unnamed)");
 }
 
-/* Build the map from the model's feature names to the feature list. */
+/* Build the map from the model's feature names to the feature list, unless it is the same as before. */
 static void
-ScoreMapNames(ScoreCache *c, ArrayType *names)
+ScoreMapNames(ScoreCache *c, Datum raw)
 {
+	struct varlena *v = (struct varlena *) DatumGetPointer(raw);
+	ArrayType  *names;
 	Datum	   *elems;
 	bool	   *enulls;
 	int			n;
 	MemoryContext old;
 
-	if (c->names != NULL && VARSIZE(c->names) == VARSIZE(names) &&
-		memcmp(c->names, names, VARSIZE(names)) == 0)
+	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+		v = pg_detoast_datum(v);
+	/* the common case: the same names as the previous call, compared without a copy */
+	if (c->names != NULL && VARSIZE_ANY_EXHDR(v) == VARSIZE(c->names) - VARHDRSZ &&
+		memcmp(VARDATA_ANY(v), VARDATA(c->names), VARSIZE(c->names) - VARHDRSZ) == 0)
 		return;
+	names = DatumGetArrayTypeP(PointerGetDatum(v));
 	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
 	old = MemoryContextSwitchTo(c->mcxt);
 	if (c->names != NULL)
@@ -211,12 +218,37 @@ ScoreMapNames(ScoreCache *c, ArrayType *names)
 		c->map[i] = enulls[i] ? -1 : FeatureIndex(TextDatumGetCString(elems[i]));
 }
 
+/* Index into ModelKinds of a kind text (the last one is remembered). */
+static int
+ScoreKindIndex(ScoreCache *c, text *kind, const ModelRow *r)
+{
+	char	   *s;
+	int			k;
+
+	if (c->kind != NULL && VARSIZE_ANY_EXHDR(c->kind) == VARSIZE_ANY_EXHDR(kind) &&
+		memcmp(VARDATA_ANY(c->kind), VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind)) == 0)
+		return c->kind_index;
+	s = text_to_cstring(kind);
+	for (k = 0; k < NKINDS; k++)
+		if (strcmp(ModelKinds[k].kind, s) == 0)
+			break;
+	if (k == NKINDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" has unknown kind \"%s\"", ScoreModelName(r), s)));
+	if (c->kind != NULL)
+		pfree(c->kind);
+	c->kind = (text *) MemoryContextAlloc(c->mcxt, VARSIZE_ANY(kind));
+	memcpy(c->kind, kind, VARSIZE_ANY(kind));
+	c->kind_index = k;
+	return k;
+}
+
 /* Deform a churn.model row and check that it is one scoring understands. */
 static void
 ScoreReadModel(ScoreCache *c, HeapTupleHeader m, ModelRow *r)
 {
 	HeapTupleData tuple;
-	char	   *kind;
 
 	tuple.t_len = HeapTupleHeaderGetDatumLength(m);
 	ItemPointerSetInvalid(&tuple.t_self);
@@ -229,28 +261,20 @@ ScoreReadModel(ScoreCache *c, HeapTupleHeader m, ModelRow *r)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model \"%s\" lacks its kind, feature names, horizon or time unit", ScoreModelName(r))));
-	kind = TextDatumGetCString(c->values[c->att_kind]);
-	for (r->k = 0; r->k < NKINDS; r->k++)
-		if (strcmp(ModelKinds[r->k].kind, kind) == 0)
-			break;
-	if (r->k == NKINDS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model \"%s\" has unknown kind \"%s\"", ScoreModelName(r), kind)));
+	r->k = ScoreKindIndex(c, DatumGetTextPP(c->values[c->att_kind]), r);
 	r->kind = &ModelKinds[r->k];
 	if (c->nulls[c->att_param[r->k]])
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model \"%s\" of kind %s has no %s", ScoreModelName(r), kind, r->kind->column)));
+				 errmsg("model \"%s\" of kind %s has no %s", ScoreModelName(r), r->kind->kind, r->kind->column)));
 	r->param = c->values[c->att_param[r->k]];
-	r->names = DatumGetArrayTypeP(c->values[c->att_names]);
 	r->horizon_days = DatumGetInt32(c->values[c->att_horizon]);
 	r->time_unit_days = DatumGetFloat8(c->values[c->att_unit]);
 	if (r->horizon_days <= 0 || !(r->time_unit_days > 0) || isinf(r->time_unit_days))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model \"%s\" needs a positive horizon and time unit", ScoreModelName(r))));
-	ScoreMapNames(c, r->names);
+	ScoreMapNames(c, c->values[c->att_names]);
 }
 
 /* Call a kind's scorer; NULL when it returns NULL. */
@@ -370,20 +394,11 @@ ScoreModelVector(ScoreCache *c, const ModelRow *r, Datum vec, bool *isnull)
 static bool
 ScoreReadFeatures(FunctionCallInfo fcinfo, ScoreCache *c, int e_arg)
 {
-	double		v[CHURN_NFEATURES];
-	bool		vnull[CHURN_NFEATURES];
-
-	if (PG_ARGISNULL(1) ||
-		!FeatureReaderRead(c->reader, PG_GETARG_HEAPTUPLEHEADER(1),
-						   e_arg < 0 || PG_ARGISNULL(e_arg) ? NULL : PG_GETARG_HEAPTUPLEHEADER(e_arg),
-						   v, vnull))
+	if (PG_ARGISNULL(1))
 		return false;
-	for (int i = 0; i < c->nnames; i++)
-	{
-		c->xnull[i] = c->map[i] < 0 || vnull[c->map[i]];
-		c->x[i] = c->xnull[i] ? 0 : v[c->map[i]];
-	}
-	return true;
+	return FeatureReaderRead(c->reader, PG_GETARG_HEAPTUPLEHEADER(1),
+							 e_arg < 0 || PG_ARGISNULL(e_arg) ? NULL : PG_GETARG_HEAPTUPLEHEADER(e_arg),
+							 c->map, c->nnames, c->x, c->xnull);
 }
 
 /* The length of a float8[]; its elements go to x and isnull when it has at most max. */
@@ -426,7 +441,7 @@ model_score(PG_FUNCTION_ARGS)
 		Datum	   *elems;
 		int			ne;
 
-		deconstruct_array(r.names, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &ne);
+		deconstruct_array(c->names, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &ne);
 		initStringInfo(&names);
 		for (int i = 0; i < ne; i++)
 			appendStringInfo(&names, "%s%s", i ? ", " : "", TextDatumGetCString(elems[i]));

@@ -509,36 +509,15 @@ XgbLayoutTree(const XgbRawTree *raw, XgbNode *out, float *mean, int *depth, int 
 	return count;
 }
 
-/* Compile an XGBoost JSON model (jsonb) into a churn.xgb value. */
-static XgbModel *
-XgbCompile(Jsonb *doc)
+/*
+ * Check that doc is an XGBoost JSON model and read its "version" into xver
+ * (missing trailing components stay 0); only XGBoost 1.x to 3.x are taken.
+ */
+static void
+XgbReadVersion(JsonbContainer *root, int xver[3])
 {
-	JsonbContainer *root = &doc->root;
-	JsonbContainer *learner,
-			   *obj,
-			   *lmp,
-			   *gb,
-			   *model,
-			   *trees,
-			   *tinfo,
-			   *version;
-	char	   *objective,
-			   *booster;
-	int64		num_feature,
-				num_class,
-				num_target;
-	int			num_trees,
-				total = 0,
-				max_depth = 0,
-				t;
-	float		base_score,
-				base_margin;
-	int			xver[3] = {0, 0, 0};
-	XgbRawTree *raw;
-	XgbModel   *m;
-	Size		size;
-	int32	   *start;
-	uint16		objcode;
+	JsonbContainer *version;
+	int			i;
 
 	if (!JsonContainerIsObject(root) || XgbMember(root, "learner") == NULL)
 		XgbBadModel("the top level", "no \"learner\" object; this is not an XGBoost JSON model");
@@ -546,30 +525,47 @@ XgbCompile(Jsonb *doc)
 	version = XgbArray(root, "version", "the top level", true);
 	if (JsonContainerSize(version) < 1)
 		XgbBadModel("the top level", "\"version\" is empty");
-	for (t = 0; t < 3 && t < (int) JsonContainerSize(version); t++)
-		xver[t] = (int) XgbIntAt(version, t, "the top level", "version");
+	for (i = 0; i < 3 && i < (int) JsonContainerSize(version); i++)
+		xver[i] = (int) XgbIntAt(version, i, "the top level", "version");
 	if (xver[0] < 1 || xver[0] > 3)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("XGBoost model version %d.%d.%d is not supported", xver[0], xver[1], xver[2]),
 				 errhint("Models written by XGBoost 1.x, 2.x and 3.x are supported.")));
+}
 
-	learner = XgbObject(root, "learner", "the top level");
-	obj = XgbObject(learner, "objective", "learner");
-	objective = XgbStringMember(obj, "name");
+/* The objective code of learner.objective (only the logistic ones). */
+static uint16
+XgbReadObjective(JsonbContainer *learner)
+{
+	JsonbContainer *obj = XgbObject(learner, "objective", "learner");
+	char	   *objective = XgbStringMember(obj, "name");
+
 	if (objective == NULL)
 		XgbBadModel("learner.objective", "member \"name\" is missing");
 	if (strcmp(objective, "binary:logistic") == 0)
-		objcode = XGB_OBJ_BINARY_LOGISTIC;
-	else if (strcmp(objective, "reg:logistic") == 0)
-		objcode = XGB_OBJ_REG_LOGISTIC;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("XGBoost objective \"%s\" is not supported", objective),
-				 errhint("churn.xgb_load takes models trained with objective binary:logistic (or reg:logistic).")));
+		return XGB_OBJ_BINARY_LOGISTIC;
+	if (strcmp(objective, "reg:logistic") == 0)
+		return XGB_OBJ_REG_LOGISTIC;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("XGBoost objective \"%s\" is not supported", objective),
+			 errhint("churn.xgb_load takes models trained with objective binary:logistic (or reg:logistic).")));
+	pg_unreachable();
+}
 
-	lmp = XgbObject(learner, "learner_model_param", "learner");
+/*
+ * Read learner.learner_model_param of a binary model: returns num_feature,
+ * sets the base score and its margin.
+ */
+static int64
+XgbReadModelParam(JsonbContainer *learner, float *base_score, float *base_margin)
+{
+	JsonbContainer *lmp = XgbObject(learner, "learner_model_param", "learner");
+	int64		num_feature,
+				num_class,
+				num_target;
+
 	num_feature = XgbIntMember(lmp, "num_feature", "learner.learner_model_param", true, 0);
 	num_class = XgbIntMember(lmp, "num_class", "learner.learner_model_param", false, 0);
 	num_target = XgbIntMember(lmp, "num_target", "learner.learner_model_param", false, 1);
@@ -581,15 +577,32 @@ XgbCompile(Jsonb *doc)
 				 errhint("churn.xgb_load takes binary classifiers (objective binary:logistic).")));
 	if (num_feature < 1 || num_feature > XGB_MAX_FEATURES)
 		XgbBadModel("learner.learner_model_param", "num_feature is out of range");
-	base_score = XgbFloatMember(lmp, "base_score", "learner.learner_model_param");
-	if (!(base_score > 0.0f && base_score < 1.0f))
+	*base_score = XgbFloatMember(lmp, "base_score", "learner.learner_model_param");
+	if (!(*base_score > 0.0f && *base_score < 1.0f))
 		XgbBadModel("learner.learner_model_param",
-					psprintf("base_score %g is not a probability in (0, 1)", base_score));
+					psprintf("base_score %g is not a probability in (0, 1)", *base_score));
 	/* ProbToMargin of the logistic losses, in float32 as XGBoost computes it */
-	base_margin = -logf(1.0f / base_score - 1.0f);
+	*base_margin = -logf(1.0f / *base_score - 1.0f);
+	return num_feature;
+}
 
-	gb = XgbObject(learner, "gradient_booster", "learner");
-	booster = XgbStringMember(gb, "name");
+/*
+ * Read the trees of learner.gradient_booster (a gbtree of one output
+ * group) into raw trees; sets the tree count and their total node count.
+ */
+static XgbRawTree *
+XgbReadTrees(JsonbContainer *learner, int num_feature, int *num_trees, int *total)
+{
+	JsonbContainer *gb = XgbObject(learner, "gradient_booster", "learner");
+	char	   *booster = XgbStringMember(gb, "name");
+	JsonbContainer *model,
+			   *trees,
+			   *tinfo,
+			   *gbp;
+	int64		declared;
+	XgbRawTree *raw;
+	int			t;
+
 	if (booster == NULL)
 		XgbBadModel("learner.gradient_booster", "member \"name\" is missing");
 	if (strcmp(booster, "gbtree") != 0)
@@ -600,23 +613,21 @@ XgbCompile(Jsonb *doc)
 	model = XgbObject(gb, "model", "learner.gradient_booster");
 	trees = XgbArray(model, "trees", "learner.gradient_booster.model", true);
 	tinfo = XgbArray(model, "tree_info", "learner.gradient_booster.model", true);
-	num_trees = (int) JsonContainerSize(trees);
-	if ((int) JsonContainerSize(tinfo) != num_trees)
+	*num_trees = (int) JsonContainerSize(trees);
+	if ((int) JsonContainerSize(tinfo) != *num_trees)
 		XgbBadModel("learner.gradient_booster.model",
 					psprintf("tree_info has %d elements but there are %d trees",
-							 (int) JsonContainerSize(tinfo), num_trees));
-	{
-		JsonbContainer *gbp = XgbObject(model, "gbtree_model_param", "learner.gradient_booster.model");
-		int64		declared = XgbIntMember(gbp, "num_trees", "learner.gradient_booster.model.gbtree_model_param", true, 0);
+							 (int) JsonContainerSize(tinfo), *num_trees));
+	gbp = XgbObject(model, "gbtree_model_param", "learner.gradient_booster.model");
+	declared = XgbIntMember(gbp, "num_trees", "learner.gradient_booster.model.gbtree_model_param", true, 0);
+	if (declared != *num_trees)
+		XgbBadModel("learner.gradient_booster.model",
+					psprintf("gbtree_model_param.num_trees is %lld but %d trees are present (truncated document?)",
+							 (long long) declared, *num_trees));
 
-		if (declared != num_trees)
-			XgbBadModel("learner.gradient_booster.model",
-						psprintf("gbtree_model_param.num_trees is %lld but %d trees are present (truncated document?)",
-								 (long long) declared, num_trees));
-	}
-
-	raw = palloc(Max(num_trees, 1) * sizeof(XgbRawTree));
-	for (t = 0; t < num_trees; t++)
+	raw = palloc(Max(*num_trees, 1) * sizeof(XgbRawTree));
+	*total = 0;
+	for (t = 0; t < *num_trees; t++)
 	{
 		JsonbValue *tv = getIthJsonbValueFromContainer(trees, t);
 
@@ -629,13 +640,73 @@ XgbCompile(Jsonb *doc)
 							   (long long) XgbIntAt(tinfo, t, "learner.gradient_booster.model", "tree_info"))));
 		if (tv == NULL || tv->type != jbvBinary || !JsonContainerIsObject(tv->val.binary.data))
 			XgbBadModel("learner.gradient_booster.model", psprintf("trees[%d] is not an object", t));
-		XgbReadTree(tv->val.binary.data, t, (int) num_feature, &raw[t]);
-		total += raw[t].n;
-		if (total > (1 << 28))
+		XgbReadTree(tv->val.binary.data, t, num_feature, &raw[t]);
+		*total += raw[t].n;
+		if (*total > (1 << 28))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("XGBoost model has too many nodes")));
 	}
+	return raw;
+}
+
+/*
+ * Lay the raw trees out in m (whose header and num_nodes, the raw node
+ * count, are set), drop the unreachable nodes and set the final size.
+ */
+static void
+XgbLayoutTrees(XgbModel *m, const XgbRawTree *raw)
+{
+	int32	   *start = XgbTreeStart(m);
+	int			total = 0,
+				max_depth = 0,
+				t;
+
+	for (t = 0; t < m->num_trees; t++)
+	{
+		int			depth;
+		int			used;
+
+		start[t] = total;
+		used = XgbLayoutTree(&raw[t], XgbNodes(m) + total, XgbMeans(m) + total, &depth, t);
+		total += used;
+		max_depth = Max(max_depth, depth);
+	}
+	start[m->num_trees] = total;
+
+	/* unreachable nodes were dropped: move the means down to close the gap */
+	if (total != m->num_nodes)
+	{
+		float	   *old_means = XgbMeans(m);
+
+		m->num_nodes = total;
+		memmove(XgbMeans(m), old_means, total * sizeof(float));
+	}
+	m->max_depth = max_depth;
+	SET_VARSIZE(m, XgbModelSize(m->num_trees, total));
+}
+
+/* Compile an XGBoost JSON model (jsonb) into a churn.xgb value. */
+static XgbModel *
+XgbCompile(Jsonb *doc)
+{
+	JsonbContainer *learner;
+	int			xver[3] = {0, 0, 0};
+	uint16		objcode;
+	int64		num_feature;
+	float		base_score,
+				base_margin;
+	int			num_trees,
+				total;
+	XgbRawTree *raw;
+	XgbModel   *m;
+	Size		size;
+
+	XgbReadVersion(&doc->root, xver);
+	learner = XgbObject(&doc->root, "learner", "the top level");
+	objcode = XgbReadObjective(learner);
+	num_feature = XgbReadModelParam(learner, &base_score, &base_margin);
+	raw = XgbReadTrees(learner, (int) num_feature, &num_trees, &total);
 
 	size = XgbModelSize(num_trees, total);
 	if (size > MaxAllocSize)
@@ -652,30 +723,7 @@ XgbCompile(Jsonb *doc)
 	m->base_margin = base_margin;
 	memcpy(m->xgb_version, xver, sizeof(xver));
 	m->num_nodes = total;		/* provisional: XgbNodes() needs num_trees only */
-	start = XgbTreeStart(m);
-	total = 0;
-	for (t = 0; t < num_trees; t++)
-	{
-		int			depth;
-		int			used;
-
-		start[t] = total;
-		used = XgbLayoutTree(&raw[t], XgbNodes(m) + total, XgbMeans(m) + total, &depth, t);
-		total += used;
-		max_depth = Max(max_depth, depth);
-	}
-	start[num_trees] = total;
-
-	/* unreachable nodes were dropped: move the means down to close the gap */
-	if (total != m->num_nodes)
-	{
-		float	   *old_means = XgbMeans(m);
-
-		m->num_nodes = total;
-		memmove(XgbMeans(m), old_means, total * sizeof(float));
-	}
-	m->max_depth = max_depth;
-	SET_VARSIZE(m, XgbModelSize(num_trees, total));
+	XgbLayoutTrees(m, raw);
 	XgbSetHash(m);
 	return m;
 }

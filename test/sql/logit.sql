@@ -26,8 +26,8 @@ FROM fit f, logit_ref r, logit_ref rn WHERE r.what = 'loglik' AND rn.what = 'n';
 
 -- the same fit in parallel (partial states serialized, combined in the
 -- leader); the serialization costs keep small inputs serial, so lower them here
-ALTER FUNCTION churn.logit_fit_serial(internal) COST 1;
-ALTER FUNCTION churn.logit_fit_deserial(bytea, internal) COST 1;
+ALTER FUNCTION churn.logit_fit_serialize(internal) COST 1;
+ALTER FUNCTION churn.logit_fit_deserialize(bytea, internal) COST 1;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
@@ -47,8 +47,8 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
-ALTER FUNCTION churn.logit_fit_serial(internal) COST 2000000;
-ALTER FUNCTION churn.logit_fit_deserial(bytea, internal) COST 2000000;
+ALTER FUNCTION churn.logit_fit_serialize(internal) COST 2000000;
+ALTER FUNCTION churn.logit_fit_deserialize(bytea, internal) COST 2000000;
 -- by default a small table is fitted without parallel workers
 EXPLAIN (COSTS OFF) SELECT churn.logit_fit(churned, ARRAY[x1, x2, x3, x4, x5]) FROM logit_par;
 DROP TABLE logit_par;

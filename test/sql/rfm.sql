@@ -55,3 +55,5 @@ INSERT INTO churn.rfm_segments VALUES ('x', 'ok', 1, 5, 1, 5, 1, NULL, true);
 SELECT scheme, segment, builtin FROM churn.rfm_segments WHERE scheme = 'x';
 SELECT c.cond FROM pg_extension e, unnest(e.extconfig, e.extcondition) c(tab, cond)
 WHERE e.extname = 'churn_warning' AND c.tab = 'churn.rfm_segments'::regclass;
+-- only NULL values: NULL cuts (this crashed the server before 0.3.0)
+SELECT churn.rfm_cuts(NULL::float8, 5) IS NULL AS only_nulls FROM generate_series(1, 3);
