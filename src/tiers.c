@@ -31,6 +31,7 @@ PG_FUNCTION_INFO_V1(tier_code_list);
 PG_FUNCTION_INFO_V1(alert_urgency);
 PG_FUNCTION_INFO_V1(tier_code_zone);
 PG_FUNCTION_INFO_V1(tier_code_level);
+PG_FUNCTION_INFO_V1(lifecycle);
 
 const TierCodeInfo TierCodes[TIER_NCODES] = {
 	{"N0", "none", 0},
@@ -122,9 +123,8 @@ TierGetCache(FunctionCallInfo fcinfo)
 		return c;
 	oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	c = palloc0(sizeof(TierCache));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "function returning a composite called in a context that cannot accept one");
-	c->tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) == TYPEFUNC_COMPOSITE)
+		c->tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
 	for (k = 0; k < TIER_NCODES; k++)
 	{
 		c->code_text[k] = PointerGetDatum(cstring_to_text(TierCodes[k].code));
@@ -165,7 +165,8 @@ TierLoadPolicy(TierCache *c, const char *name, int namelen)
 	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
 	ret = SPI_execute_with_args("SELECT value_segment, min_annual_value, lead_days, hysteresis_margin,"
-								" b2, b1, y4, y3, y2, y1, r3, r2, r1"
+								" b2, b1, y4, y3, y2, y1, r3, r2, r1,"
+								" new_days, lapsing_gaps, lost_gaps, lost_min_days, lost_max_days, default_gap_days"
 								" FROM churn.tier_policy WHERE policy OPERATOR(pg_catalog.=) $1"
 								" ORDER BY min_annual_value DESC, value_segment",
 								1, &argtype, &arg, NULL, true, 0);
@@ -205,13 +206,13 @@ TierLoadPolicy(TierCache *c, const char *name, int namelen)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		TierSegment *seg = &pol->segs[i];
-		Datum		d[4 + TIER_NCUTS];
+		Datum		d[4 + TIER_NCUTS + 6];
 		bool		isnull;
 		int			k;
 		char	   *s;
 		MemoryContext oldcxt;
 
-		for (k = 0; k < 4 + TIER_NCUTS; k++)
+		for (k = 0; k < lengthof(d); k++)
 		{
 			d[k] = SPI_getbinval(tup, td, k + 1, &isnull);
 			if (isnull)
@@ -224,6 +225,12 @@ TierLoadPolicy(TierCache *c, const char *name, int namelen)
 		seg->margin = DatumGetFloat8(d[3]);
 		for (k = 0; k < TIER_NCUTS; k++)
 			seg->cuts[k] = DatumGetFloat8(d[4 + k]);
+		seg->new_days = DatumGetInt32(d[4 + TIER_NCUTS]);
+		seg->lapsing_gaps = DatumGetFloat8(d[5 + TIER_NCUTS]);
+		seg->lost_gaps = DatumGetFloat8(d[6 + TIER_NCUTS]);
+		seg->lost_min_days = DatumGetInt32(d[7 + TIER_NCUTS]);
+		seg->lost_max_days = DatumGetInt32(d[8 + TIER_NCUTS]);
+		seg->default_gap_days = DatumGetFloat8(d[9 + TIER_NCUTS]);
 		oldcxt = MemoryContextSwitchTo(cxt);
 		pol->seg_text[i] = PointerGetDatum(cstring_to_text(seg->name));
 		MemoryContextSwitchTo(oldcxt);
@@ -451,4 +458,63 @@ tier_code_level(PG_FUNCTION_ARGS)
 	if (k < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(TierCodes[k].level);
+}
+
+/*
+ * The lifecycle stage of a customer, judged against their own rhythm: the
+ * usual gap is mean_gap_days (default_gap_days for a customer who bought
+ * once).  lost: recency >= lost_max_days, or recency > max(lost_min_days,
+ * lost_gaps x gap); new: first purchase less than new_days ago; lapsing:
+ * recency > lapsing_gaps x gap; else active.
+ */
+static const char *
+TierLifecycle(const TierSegment *seg, double x, double t, double recency, double mean_gap)
+{
+	double		gap = x >= 1 && mean_gap > 0 ? mean_gap : seg->default_gap_days;
+
+	if (recency >= seg->lost_max_days || recency > Max(seg->lost_min_days, seg->lost_gaps * gap))
+		return "lost";
+	if (t < seg->new_days)
+		return "new";
+	if (recency > seg->lapsing_gaps * gap)
+		return "lapsing";
+	return "active";
+}
+
+/* A numeric field of a churn.features row by name, NaN when NULL. */
+static double
+TierFeature(HeapTupleHeader f, const char *name)
+{
+	bool		isnull;
+	Datum		d = GetAttributeByName(f, name, &isnull);
+
+	if (isnull)
+		return NAN;
+	return strcmp(name, "x") == 0 ? (double) DatumGetInt32(d) : DatumGetFloat8(d);
+}
+
+/* lifecycle(f, annual_value, policy): new, active, lapsing or lost; NULL without purchases. */
+Datum
+lifecycle(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader f;
+	double		v = PG_ARGISNULL(1) ? 0 : PG_GETARG_FLOAT8(1);
+	text	   *name;
+	TierCache  *c;
+	TierPolicy *pol;
+	double		recency;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	f = PG_GETARG_HEAPTUPLEHEADER(0);
+	recency = TierFeature(f, "recency_days");
+	if (isnan(recency))
+		PG_RETURN_NULL();
+	ChurnCheckNonNegative(v, "annual_value");
+	c = TierGetCache(fcinfo);
+	name = PG_GETARG_TEXT_PP(2);
+	pol = TierGetPolicy(c, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+	PG_RETURN_TEXT_P(cstring_to_text(TierLifecycle(&pol->segs[TierFindSegment(pol, v)],
+												   TierFeature(f, "x"), TierFeature(f, "t"), recency,
+												   TierFeature(f, "mean_gap_days"))));
 }

@@ -37,6 +37,13 @@ typedef struct TierSegment
 	int32		lead_days;
 	double		margin;			/* default hysteresis margin */
 	double		cuts[TIER_NCUTS];	/* strictly increasing, in [0, 1] */
+	/* lifecycle bounds (0.3.0), see churn.lifecycle */
+	double		new_days;
+	double		lapsing_gaps;
+	double		lost_gaps;
+	double		lost_min_days;
+	double		lost_max_days;
+	double		default_gap_days;
 } TierSegment;
 
 /* Urgency 0..9 of p in a segment. */

@@ -279,7 +279,7 @@ $$
 BEGIN
     CREATE TEMP TABLE churn_bt_score ON COMMIT DROP AS
     WITH s AS MATERIALIZED (
-        SELECT f.customer_id, f.as_of_date, (f.f).last_purchase AS last_purchase, f.churned,
+        SELECT f.customer_id, f.as_of_date, f.f, (f.f).last_purchase AS last_purchase, f.churned,
                CASE WHEN m.mu IS NOT NULL
                     THEN churn.model_score(m.scorer, churn.backtest_zscore(churn.backtest_logit_x(f.f), m.mu, m.sd))
                     ELSE churn.model_score(m.scorer, f.f) END AS p_churn,
@@ -295,8 +295,10 @@ BEGIN
                    * churn.gg_expected_spend(m.gg, CASE WHEN (f.f).repeat_avg_spend > 0 THEN (f.f).x ELSE 0 END,
                                              coalesce((f.f).repeat_avg_spend, 0))) END AS pv) v)
     SELECT s.customer_id, s.as_of_date, s.p_churn, s.annual_value, s.value_source,
-           t.zone, t.level, t.code, t.value_segment, t.lead_days, s.last_purchase, s.churned
-    FROM s LEFT JOIN LATERAL churn.warning_tier(s.p_churn, s.annual_value, policy) t ON true;
+           t.zone, t.level, t.code, t.value_segment, t.lead_days, s.last_purchase, s.churned, s.lifecycle
+    FROM (SELECT s.*, churn.lifecycle(s.f, s.annual_value, policy) AS lifecycle FROM s) s
+    LEFT JOIN LATERAL churn.lifecycle_tier(churn.warning_tier(s.p_churn, s.annual_value, policy), s.lifecycle) t
+      ON true;
 END
 $$;
 COMMENT ON FUNCTION churn.backtest_score(text) IS
@@ -358,3 +360,28 @@ BEGIN
     PERFORM churn.backtest_score(policy);
 END
 $$;
+
+-- Per-customer rows of a backtest (0.3.0: with the lifecycle stage).
+DROP FUNCTION churn.backtest_scores(regclass, date, int, text, name, name, name, text, int, int, text, date);
+CREATE FUNCTION churn.backtest_scores(source regclass, as_of date, horizon_days int, model text DEFAULT 'rules',
+                                      customer_col name DEFAULT 'customer_id', ts_col name DEFAULT 'ts',
+                                      amount_col name DEFAULT 'amount', policy text DEFAULT 'default',
+                                      window_days int DEFAULT 90, lookback int DEFAULT 0,
+                                      value_basis text DEFAULT 'predicted', observed_until date DEFAULT NULL)
+    RETURNS TABLE (customer_id text, as_of_date date, p_churn float8, annual_value float8, value_source text,
+                   zone text, level int, code text, value_segment text, lead_days int,
+                   last_purchase date, churned boolean, lifecycle text)
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
+$$
+#variable_conflict use_column
+BEGIN
+    PERFORM churn.backtest_run(source, as_of, horizon_days, model, customer_col, ts_col, amount_col, policy,
+                               window_days, lookback, value_basis, observed_until);
+    RETURN QUERY SELECT s.customer_id, s.as_of_date, s.p_churn, s.annual_value, s.value_source, s.zone, s.level,
+                        s.code, s.value_segment, s.lead_days, s.last_purchase, s.churned, s.lifecycle
+                 FROM pg_temp.churn_bt_score s ORDER BY s.as_of_date DESC, s.customer_id;
+    PERFORM churn.backtest_drop();
+END
+$$;
+COMMENT ON FUNCTION churn.backtest_scores(regclass, date, int, text, name, name, name, text, int, int, text, date) IS
+    'per-customer backtest rows: score, annual value, tier, lifecycle and outcome at as_of and at the lookback earlier dates';

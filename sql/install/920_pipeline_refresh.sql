@@ -10,6 +10,10 @@
 --     restricted: applications read what they may see from the views);
 --   - retention prunes runs of every status, failed ones included.
 
+-- The customer's lifecycle stage as of the refresh (0.3.0, part 816).
+ALTER TABLE churn.pipeline_warning ADD COLUMN lifecycle text;
+COMMENT ON COLUMN churn.pipeline_warning.lifecycle IS 'new, active, lapsing or lost as of the refresh (churn.lifecycle)';
+
 -- Retention of one pipeline: finished runs and tier changes older than its
 -- run_retention go; the last 10 runs always stay.
 CREATE FUNCTION churn.pipeline_prune(p_pipeline_id int) RETURNS void
@@ -204,29 +208,36 @@ $$
 BEGIN
     WITH bgm AS (
         SELECT churn.model_adhoc(p.name, bg, p.horizon_days) AS m
-    ), sc AS MATERIALIZED (
-        SELECT c.customer_id, f, greatest(0, churn.history_spend(c.history, today, 365)) AS spend_365,
-               churn.model_score(scorer, f) AS p_churn,
-               churn.model_p_alive(bgm.m, f) AS p_alive,
-               churn.model_expected(bgm.m, f, p.horizon_days) AS expected,
-               churn.model_expected(bgm.m, f, 365)
-                   * greatest(0, coalesce(f.repeat_avg_spend, f.avg_spend, 0)) AS predicted_value
+    ), s AS (
+        -- the features as one composite value per customer (OFFSET 0: computed
+        -- once, not once per reference below)
+        SELECT c.customer_id, churn.features(c.history, today, p.window_days) AS f,
+               greatest(0, churn.history_spend(c.history, today, 365)) AS spend_365
         FROM churn.pipeline_customer c
-        CROSS JOIN bgm
-        CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
         WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run)
-          AND f.first_purchase IS NOT NULL
+        OFFSET 0
+    ), sc AS MATERIALIZED (
+        SELECT s.customer_id, s.f, s.spend_365,
+               churn.model_score(scorer, s.f) AS p_churn,
+               churn.model_p_alive(bgm.m, s.f) AS p_alive,
+               churn.model_expected(bgm.m, s.f, p.horizon_days) AS expected,
+               churn.model_expected(bgm.m, s.f, 365)
+                   * greatest(0, coalesce((s.f).repeat_avg_spend, (s.f).avg_spend, 0)) AS predicted_value
+        FROM s CROSS JOIN bgm
+        WHERE (s.f).first_purchase IS NOT NULL
     ), t0 AS (
-        SELECT sc.*, tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
+        SELECT sc.*, lc.lifecycle, tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
                w.code AS prev_code, w.customer_id IS NULL AS is_new,
                w.customer_id IS NULL
                OR (w.features, w.p_churn, w.p_alive, w.expected_purchases, w.predicted_value, w.annual_value,
-                   w.code, w.value_segment)
+                   w.code, w.value_segment, w.lifecycle)
                   IS DISTINCT FROM (sc.f, sc.p_churn, sc.p_alive, sc.expected, sc.predicted_value, sc.spend_365,
-                                    tt.code, tt.value_segment) AS changed
+                                    tt.code, tt.value_segment, lc.lifecycle) AS changed
         FROM sc
         LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
-        CROSS JOIN LATERAL churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code) tt
+        CROSS JOIN LATERAL churn.lifecycle(sc.f, sc.spend_365, p.policy) lc(lifecycle)
+        CROSS JOIN LATERAL churn.lifecycle_tier(churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code),
+                                                lc.lifecycle) tt
         WHERE tt.code IS NOT NULL           -- no score, no tier (p_churn NULL)
     ), t AS (
         -- an alert for a code more urgent than before in an alerting zone,
@@ -236,17 +247,20 @@ BEGIN
                     THEN churn.top_drivers(p.model, churn.model_input(scorer, t0.f), 3) END AS drivers
         FROM t0
         CROSS JOIN LATERAL (
+            -- a lost customer is reactivated by campaign, not alerted one by one
             SELECT t0.code <> coalesce(t0.prev_code, 'N0') AND t0.zone = ANY (p.alert_zones)
+                   AND t0.lifecycle <> 'lost'
                    AND churn.alert_urgency(t0.code) > churn.alert_urgency(coalesce(t0.prev_code, 'N0'))
                    AND (p.alert_max_idle_days IS NULL OR (t0.f).recency_days <= p.alert_max_idle_days) AS alert
         ) a
     ), ui AS (
         INSERT INTO churn.pipeline_warning
             (pipeline_id, customer_id, features, p_churn, p_alive, expected_purchases, predicted_value,
-             annual_value, zone, level, code, value_segment, lead_days, drivers, previous_code, changed_at, run_id)
+             annual_value, zone, level, code, value_segment, lead_days, drivers, previous_code, changed_at, run_id,
+             lifecycle)
         SELECT p.pipeline_id, t.customer_id, t.f, t.p_churn, t.p_alive, t.expected, t.predicted_value,
                t.spend_365, t.zone, t.level, t.code, t.value_segment, t.lead_days, coalesce(t.drivers, '{}'),
-               NULL, now(), run
+               NULL, now(), run, t.lifecycle
         FROM t WHERE t.is_new
         RETURNING 1
     ), uu AS (
@@ -257,7 +271,7 @@ BEGIN
             drivers = CASE WHEN t.code = w.code THEN w.drivers ELSE coalesce(t.drivers, '{}') END,
             previous_code = CASE WHEN t.code <> w.code THEN w.code ELSE w.previous_code END,
             changed_at = CASE WHEN t.code <> w.code THEN now() ELSE w.changed_at END,
-            run_id = run
+            run_id = run, lifecycle = t.lifecycle
         FROM t
         WHERE t.changed AND NOT t.is_new AND w.pipeline_id = p.pipeline_id AND w.customer_id = t.customer_id
         RETURNING 1

@@ -70,7 +70,8 @@ CREATE TABLE sc AS SELECT * FROM churn.backtest_scores('test_backtest.purchases'
 SELECT as_of_date, count(*) AS customers, count(churned) AS labelled FROM sc GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS rows,
        count(*) FILTER (WHERE abs(s.p_churn - (churn.rule_score(churn.features(h.h, s.as_of_date))).score) > 1e-12) AS score_differs,
-       count(*) FILTER (WHERE (churn.warning_tier(s.p_churn, s.annual_value)).code IS DISTINCT FROM s.code) AS tier_differs,
+       count(*) FILTER (WHERE (churn.lifecycle_tier(churn.warning_tier(s.p_churn, s.annual_value), s.lifecycle)).code
+                              IS DISTINCT FROM s.code) AS tier_differs,
        count(*) FILTER (WHERE churn.churned(h.h, s.as_of_date, 180) IS DISTINCT FROM s.churned) AS label_differs,
        count(*) FILTER (WHERE (churn.features(h.h, s.as_of_date)).last_purchase IS DISTINCT FROM s.last_purchase) AS last_purchase_differs,
        count(DISTINCT s.value_source) AS value_sources
