@@ -43,7 +43,7 @@ cw_need_packages() {
 	cw_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-CW_BUILD_PACKAGES=(make gcc postgresql-$CW_PGVER postgresql-server-dev-$CW_PGVER)
+CW_BUILD_PACKAGES=(make gcc postgresql-$CW_PGVER postgresql-server-dev-$CW_PGVER libxgboost-dev)
 
 # Build and install the extension into the server's directories.
 cw_build_install() {

@@ -6,6 +6,7 @@
  *-------------------------------------------------------------------------
  */
 #include "churn_warning.h"
+#include "mlmodels.h"
 #include "worker.h"
 
 #include <math.h>
@@ -23,6 +24,7 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	XgbFitInit();
 	ChurnWorkerInit();
 }
 

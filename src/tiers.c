@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
+#include "utils/typcache.h"
 
 #include "snapcache.h"
 #include "tiers.h"
@@ -32,6 +33,7 @@ PG_FUNCTION_INFO_V1(alert_urgency);
 PG_FUNCTION_INFO_V1(tier_code_zone);
 PG_FUNCTION_INFO_V1(tier_code_level);
 PG_FUNCTION_INFO_V1(lifecycle);
+PG_FUNCTION_INFO_V1(lifecycle_tier);
 
 const TierCodeInfo TierCodes[TIER_NCODES] = {
 	{"N0", "none", 0},
@@ -517,4 +519,51 @@ lifecycle(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(TierLifecycle(&pol->segs[TierFindSegment(pol, v)],
 												   TierFeature(f, "x"), TierFeature(f, "t"), recency,
 												   TierFeature(f, "mean_gap_days"))));
+}
+
+/*
+ * lifecycle_tier(t, lifecycle): a lost customer's red or yellow tier becomes
+ * blue B1 (reactivation); every other tier is returned unchanged.
+ */
+Datum
+lifecycle_tier(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader t;
+	text	   *stage;
+	HeapTupleData tuple;
+	TupleDesc	desc;
+	Datum		values[5];
+	bool		nulls[5];
+	char	   *zone;
+	Datum		result;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	t = PG_GETARG_HEAPTUPLEHEADER(0);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_DATUM(PointerGetDatum(t));
+	stage = PG_GETARG_TEXT_PP(1);
+	if (VARSIZE_ANY_EXHDR(stage) != 4 || memcmp(VARDATA_ANY(stage), "lost", 4) != 0)
+		PG_RETURN_DATUM(PointerGetDatum(t));
+	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(t), HeapTupleHeaderGetTypMod(t));
+	if (desc->natts != 5)
+		elog(ERROR, "churn.tier has %d fields, expected 5", desc->natts);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(t);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = t;
+	heap_deform_tuple(&tuple, desc, values, nulls);
+	zone = nulls[0] ? "" : TextDatumGetCString(values[0]);
+	if (strcmp(zone, "red") != 0 && strcmp(zone, "yellow") != 0)
+	{
+		ReleaseTupleDesc(desc);
+		PG_RETURN_DATUM(PointerGetDatum(t));
+	}
+	values[0] = CStringGetTextDatum("blue");
+	values[1] = Int32GetDatum(1);
+	values[2] = CStringGetTextDatum("B1");
+	nulls[0] = nulls[1] = nulls[2] = false;
+	result = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+	ReleaseTupleDesc(desc);
+	PG_RETURN_DATUM(result);
 }

@@ -19,6 +19,36 @@ COMMENT ON COLUMN churn.tier_policy.lost_min_days IS 'lifecycle: never lost with
 COMMENT ON COLUMN churn.tier_policy.lost_max_days IS 'lifecycle: always lost from this many days since the last purchase';
 COMMENT ON COLUMN churn.tier_policy.default_gap_days IS 'lifecycle: the usual gap of a customer who bought on one day only';
 
+-- A copy takes the lifecycle bounds too.
+CREATE OR REPLACE FUNCTION churn.tier_policy_copy(source text, target text) RETURNS int
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    n int;
+BEGIN
+    IF EXISTS (SELECT 1 FROM churn.tier_policy t WHERE t.policy = target) THEN
+        RAISE EXCEPTION 'tier policy "%" already exists', target
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Choose another name, or delete the existing policy first.';
+    END IF;
+    INSERT INTO churn.tier_policy (policy, value_segment, min_annual_value, lead_days,
+                                   b2, b1, y4, y3, y2, y1, r3, r2, r1, hysteresis_margin, description,
+                                   new_days, lapsing_gaps, lost_gaps, lost_min_days, lost_max_days, default_gap_days)
+    SELECT target, value_segment, min_annual_value, lead_days,
+           b2, b1, y4, y3, y2, y1, r3, r2, r1, hysteresis_margin, description,
+           new_days, lapsing_gaps, lost_gaps, lost_min_days, lost_max_days, default_gap_days
+    FROM churn.tier_policy t WHERE t.policy = source;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'tier policy "%" does not exist', source
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('Known policies: %s.',
+                                (SELECT string_agg(DISTINCT t.policy, ', ' ORDER BY t.policy) FROM churn.tier_policy t));
+    END IF;
+    RETURN n;
+END
+$$;
+
 CREATE FUNCTION churn.lifecycle(f churn.features, annual_value float8 DEFAULT 0, policy text DEFAULT 'default')
     RETURNS text
     AS 'MODULE_PATHNAME', 'lifecycle' LANGUAGE C STABLE PARALLEL SAFE;
@@ -28,12 +58,7 @@ COMMENT ON FUNCTION churn.lifecycle(churn.features, float8, text) IS
 -- The tier of a customer in a lifecycle stage: a lost customer is not
 -- called (red) or targeted (yellow) but reactivated (blue B1).
 CREATE FUNCTION churn.lifecycle_tier(t churn.tier, lifecycle text) RETURNS churn.tier
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
-$$
-    SELECT CASE WHEN lifecycle = 'lost' AND (t).zone IN ('red', 'yellow')
-                THEN ROW('blue', 1, 'B1', (t).value_segment, (t).lead_days)::churn.tier
-                ELSE t END
-$$;
+    AS 'MODULE_PATHNAME', 'lifecycle_tier' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION churn.lifecycle_tier(churn.tier, text) IS
     'the tier for a lifecycle stage: red and yellow become blue B1 (reactivation) for a lost customer';
 

@@ -167,7 +167,7 @@ COMMENT ON FUNCTION churn.pipeline_merge_queue(churn.pipeline, bigint) IS
 -- whatever model scores.  The scoring model is that BG/NBD for model
 -- 'bgnbd', else the registered model.
 CREATE FUNCTION churn.pipeline_models(p churn.pipeline, today date, rescore boolean,
-                                      OUT bg churn.bgnbd, OUT scorer churn.model)
+                                      OUT bg churn.bgnbd, OUT bgm churn.model, OUT scorer churn.model)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 BEGIN
@@ -186,29 +186,27 @@ BEGIN
             bg := NULL;
         END;
     END IF;
-    scorer := CASE WHEN p.model = 'bgnbd' THEN churn.model_adhoc(p.name, bg, p.horizon_days)
-                   ELSE churn.model_get(p.model) END;
+    bgm := churn.model_adhoc(p.name, bg, p.horizon_days);
+    scorer := CASE WHEN p.model = 'bgnbd' THEN bgm ELSE churn.model_get(p.model) END;
     IF scorer.kind IS NOT NULL THEN
         scorer.horizon_days := p.horizon_days; -- a registered model scores over the pipeline's horizon
     END IF;
 END
 $$;
 COMMENT ON FUNCTION churn.pipeline_models(churn.pipeline, date, boolean) IS
-    'refresh step 2: the day''s BG/NBD (refitted when rescoring) and the model that scores';
+    'refresh step 2: the day''s BG/NBD (refitted when rescoring; also as a model row) and the model that scores';
 
 -- Step 3: score (every customer on a new day, else those with new
 -- purchases), write the rows that changed, record tier changes, and collect
 -- the alert candidates: customers who moved into a more urgent code of an
 -- alerting zone and bought within alert_max_idle_days.
-CREATE FUNCTION churn.pipeline_score(p churn.pipeline, run bigint, today date, rescore boolean, bg churn.bgnbd,
+CREATE FUNCTION churn.pipeline_score(p churn.pipeline, run bigint, today date, rescore boolean, bgm churn.model,
                                      scorer churn.model, OUT n_scored bigint, OUT n_written bigint,
                                      OUT n_changes bigint, OUT cands churn.pipeline_alert_candidate[])
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 BEGIN
-    WITH bgm AS (
-        SELECT churn.model_adhoc(p.name, bg, p.horizon_days) AS m
-    ), s AS (
+    WITH s AS (
         -- the features as one composite value per customer (OFFSET 0: computed
         -- once, not once per reference below)
         SELECT c.customer_id, churn.features(c.history, today, p.window_days) AS f,
@@ -219,11 +217,11 @@ BEGIN
     ), sc AS MATERIALIZED (
         SELECT s.customer_id, s.f, s.spend_365,
                churn.model_score(scorer, s.f) AS p_churn,
-               churn.model_p_alive(bgm.m, s.f) AS p_alive,
-               churn.model_expected(bgm.m, s.f, p.horizon_days) AS expected,
-               churn.model_expected(bgm.m, s.f, 365)
+               churn.model_p_alive(bgm, s.f) AS p_alive,
+               churn.model_expected(bgm, s.f, p.horizon_days) AS expected,
+               churn.model_expected(bgm, s.f, 365)
                    * greatest(0, coalesce((s.f).repeat_avg_spend, (s.f).avg_spend, 0)) AS predicted_value
-        FROM s CROSS JOIN bgm
+        FROM s
         WHERE (s.f).first_purchase IS NOT NULL
     ), t0 AS (
         SELECT sc.*, lc.lifecycle, tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
@@ -289,7 +287,7 @@ BEGIN
     INTO n_scored, n_written, n_changes, cands;
 END
 $$;
-COMMENT ON FUNCTION churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.bgnbd, churn.model) IS
+COMMENT ON FUNCTION churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.model, churn.model) IS
     'refresh step 3: score, tier and write the warning rows, record tier changes, collect alert candidates';
 
 -- One refresh: the steps above in one transaction, then the run record and
@@ -332,7 +330,7 @@ BEGIN
 
     rescore := full_read OR p.as_of IS DISTINCT FROM today OR p.scored_model IS DISTINCT FROM p.model;
     m := churn.pipeline_models(p, today, rescore);
-    sc := churn.pipeline_score(p, run, today, rescore, m.bg, m.scorer);
+    sc := churn.pipeline_score(p, run, today, rescore, m.bgm, m.scorer);
     n_alerts := churn.pipeline_raise_alerts(p.pipeline_id, sc.cands);
     t2 := clock_timestamp();
 
@@ -360,4 +358,4 @@ $$;
 REVOKE EXECUTE ON FUNCTION churn.pipeline_prune(int),
     churn.pipeline_begin(int, bigint), churn.pipeline_merge_full(churn.pipeline, bigint, text),
     churn.pipeline_merge_queue(churn.pipeline, bigint), churn.pipeline_models(churn.pipeline, date, boolean),
-    churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.bgnbd, churn.model) FROM PUBLIC;
+    churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.model, churn.model) FROM PUBLIC;
