@@ -23,6 +23,7 @@
 #define MAX_WINDOW_DAYS		36525
 
 PG_FUNCTION_INFO_V1(engagement_in);
+PG_FUNCTION_INFO_V1(event_valid);
 PG_FUNCTION_INFO_V1(engagement_out);
 PG_FUNCTION_INFO_V1(engagement_recv);
 PG_FUNCTION_INFO_V1(engagement_send);
@@ -499,4 +500,26 @@ engagement_features(PG_FUNCTION_ARGS)
 	values[E_AVG_RATING_RECENT] = Float8GetDatum(ratings > 0 ? rating_sum / ratings : 0);
 
 	PG_RETURN_DATUM(ChurnMakeComposite(fcinfo, values, nulls));
+}
+
+/*
+ * event_valid(kind, rating): would churn.engagement_agg accept this event?
+ * A known kind (any case) and a rating that is NULL or in [1, 5].  Callers
+ * that skip events rather than fail on them filter with it.
+ */
+Datum
+event_valid(PG_FUNCTION_ARGS)
+{
+	text	   *kind;
+	float8		rating;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	kind = PG_GETARG_TEXT_PP(0);
+	if (EngagementKindCode(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind)) < 0)
+		PG_RETURN_BOOL(false);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_BOOL(true);
+	rating = PG_GETARG_FLOAT8(1);
+	PG_RETURN_BOOL(!isnan(rating) && rating >= 1.0 && rating <= 5.0);
 }

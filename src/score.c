@@ -17,6 +17,11 @@
  * were filled the same way), XGBoost as missing, the rule model fires no
  * rule on them; BG/NBD and Pareto/NBD give NULL.
  *
+ * Derived features: a logit or xgb row may also carry a BG/NBD model in its
+ * bgnbd column; its feature names may then include bgnbd_p_alive and
+ * bgnbd_expected (expected purchases over the row's horizon), computed from
+ * x, t_x and t with that model (time unit time_unit_days).
+ *
  *-------------------------------------------------------------------------
  */
 #include "churn_warning.h"
@@ -78,6 +83,11 @@ static const ModelKind ModelKinds[] = {
 
 #define NKINDS lengthof(ModelKinds)
 
+/* Map codes of the derived features (ChurnFeatures indexes are >= 0). */
+#define DERIVED_NONE			(-1)
+#define DERIVED_BGNBD_P_ALIVE	(-2)
+#define DERIVED_BGNBD_EXPECTED	(-3)
+
 /* The fields of a churn.model row that scoring reads. */
 typedef struct ModelRow
 {
@@ -85,6 +95,7 @@ typedef struct ModelRow
 	int			k;				/* index into ModelKinds */
 	Datum		name;
 	Datum		param;
+	Datum		aux_bgnbd;		/* the bgnbd column of a logit or xgb row, or 0 */
 	int32		horizon_days;
 	double		time_unit_days;
 } ModelRow;
@@ -110,7 +121,8 @@ typedef struct ScoreCache
 	int			kind_index;
 	ArrayType  *names;			/* the feature_names the map was built for */
 	int			nnames;
-	int		   *map;			/* model feature i -> ChurnFeatures index or -1 */
+	int		   *map;			/* model feature i -> ChurnFeatures index, or DERIVED_* */
+	bool		derived;		/* some feature is derived */
 	double	   *x;				/* model vector */
 	bool	   *xnull;
 } ScoreCache;
@@ -214,8 +226,16 @@ ScoreMapNames(ScoreCache *c, Datum raw)
 	c->x = palloc(sizeof(double) * Max(n, 1));
 	c->xnull = palloc(sizeof(bool) * Max(n, 1));
 	MemoryContextSwitchTo(old);
+	c->derived = false;
 	for (int i = 0; i < n; i++)
-		c->map[i] = enulls[i] ? -1 : FeatureIndex(TextDatumGetCString(elems[i]));
+	{
+		char	   *name = enulls[i] ? NULL : TextDatumGetCString(elems[i]);
+
+		c->map[i] = name == NULL ? DERIVED_NONE :
+			strcmp(name, "bgnbd_p_alive") == 0 ? DERIVED_BGNBD_P_ALIVE :
+			strcmp(name, "bgnbd_expected") == 0 ? DERIVED_BGNBD_EXPECTED : FeatureIndex(name);
+		c->derived |= c->map[i] < DERIVED_NONE;
+	}
 }
 
 /* Index into ModelKinds of a kind text (the last one is remembered). */
@@ -263,11 +283,8 @@ ScoreReadModel(ScoreCache *c, HeapTupleHeader m, ModelRow *r)
 				 errmsg("model \"%s\" lacks its kind, feature names, horizon or time unit", ScoreModelName(r))));
 	r->k = ScoreKindIndex(c, DatumGetTextPP(c->values[c->att_kind]), r);
 	r->kind = &ModelKinds[r->k];
-	if (c->nulls[c->att_param[r->k]])
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model \"%s\" of kind %s has no %s", ScoreModelName(r), r->kind->kind, r->kind->column)));
-	r->param = c->values[c->att_param[r->k]];
+	r->param = c->nulls[c->att_param[r->k]] ? (Datum) 0 : c->values[c->att_param[r->k]];
+	r->aux_bgnbd = r->kind->shape == SHAPE_VECTOR && !c->nulls[c->att_param[0]] ? c->values[c->att_param[0]] : (Datum) 0;
 	r->horizon_days = DatumGetInt32(c->values[c->att_horizon]);
 	r->time_unit_days = DatumGetFloat8(c->values[c->att_unit]);
 	if (r->horizon_days <= 0 || !(r->time_unit_days > 0) || isinf(r->time_unit_days))
@@ -296,36 +313,41 @@ ScoreCall(FmgrInfo *fn, int nargs, Datum *args, bool *isnull)
 }
 
 /*
- * BG/NBD or Pareto/NBD: op with x, t_x and t (days) and the horizon (days;
- * the model's own for OP_P_CHURN) in the model's time unit.
+ * Call op of the probabilistic kind k with model param on rft = (x, t_x, t)
+ * in days; days is the horizon of OP_EXPECTED and OP_P_CHURN, in days.
  */
 static Datum
-ScoreRft(ScoreCache *c, const ModelRow *r, ScoreOp op, double days, bool *isnull)
+ScoreRftCall(ScoreCache *c, int k, Datum param, double unit, ScoreOp op, double days,
+			 const double *rft, bool *isnull)
 {
-	double		unit = r->time_unit_days;
-	double		x;
+	double		x = rint(rft[0]);
 	Datum		args[5];
 	int			n = 0;
 
+	if (isnan(x) || x < PG_INT32_MIN || x > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer out of range")));
+	args[n++] = param;
+	if (op != OP_P_ALIVE)
+		args[n++] = Float8GetDatum(days / unit);
+	args[n++] = Int32GetDatum((int32) x);
+	args[n++] = Float8GetDatum(rft[1] / unit);
+	args[n++] = Float8GetDatum(rft[2] / unit);
+	return ScoreCall(&c->fn[k][op], n, args, isnull);
+}
+
+/* BG/NBD or Pareto/NBD row: op on the model vector (x, t_x, t in days). */
+static Datum
+ScoreRft(ScoreCache *c, const ModelRow *r, ScoreOp op, double days, bool *isnull)
+{
 	if (c->nnames < 3 || c->xnull[0] || c->xnull[1] || c->xnull[2])
 	{
 		*isnull = true;
 		return (Datum) 0;
 	}
-	x = rint(c->x[0]);
-	if (isnan(x) || x < PG_INT32_MIN || x > PG_INT32_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("integer out of range")));
-	args[n++] = r->param;
-	if (op == OP_P_CHURN)
-		args[n++] = Float8GetDatum(r->horizon_days / unit);
-	else if (op == OP_EXPECTED)
-		args[n++] = Float8GetDatum(days / unit);
-	args[n++] = Int32GetDatum((int32) x);
-	args[n++] = Float8GetDatum(c->x[1] / unit);
-	args[n++] = Float8GetDatum(c->x[2] / unit);
-	return ScoreCall(&c->fn[r->k][op], n, args, isnull);
+	return ScoreRftCall(c, r->k, r->param, r->time_unit_days, op,
+						op == OP_P_CHURN ? r->horizon_days : days, c->x, isnull);
 }
 
 /* The model vector (c->x, c->xnull) as a float8[], missing values filled as the kind reads them. */
@@ -365,12 +387,23 @@ ScoreRules(ScoreCache *c, const ModelRow *r)
 	return RulesScore(c->rules, VARDATA_ANY(ruleset), VARSIZE_ANY_EXHDR(ruleset), full, fnull, NULL, NULL);
 }
 
+/* Error unless the row holds the model of its kind (model_input needs only the kind). */
+static void
+ScoreCheckParam(const ModelRow *r)
+{
+	if (r->param == (Datum) 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model \"%s\" of kind %s has no %s", ScoreModelName(r), r->kind->kind, r->kind->column)));
+}
+
 /* Score the model vector in c->x; vec is the caller's float8[] when it has one. */
 static Datum
 ScoreModelVector(ScoreCache *c, const ModelRow *r, Datum vec, bool *isnull)
 {
 	Datum		args[2];
 
+	ScoreCheckParam(r);
 	*isnull = false;
 	switch (r->kind->shape)
 	{
@@ -387,18 +420,53 @@ ScoreModelVector(ScoreCache *c, const ModelRow *r, Datum vec, bool *isnull)
 	return (Datum) 0;
 }
 
+/* Fill the derived features of the model vector from the full feature vector v. */
+static void
+ScoreDerive(ScoreCache *c, const ModelRow *r, const double *v, const bool *vnull)
+{
+	for (int i = 0; i < c->nnames; i++)
+	{
+		bool		isnull = true;
+		Datum		d = (Datum) 0;
+
+		if (c->map[i] >= DERIVED_NONE)
+			continue;
+		if (r->aux_bgnbd != (Datum) 0 && !vnull[0] && !vnull[1] && !vnull[2])
+			d = ScoreRftCall(c, 0, r->aux_bgnbd, r->time_unit_days,
+							 c->map[i] == DERIVED_BGNBD_P_ALIVE ? OP_P_ALIVE : OP_EXPECTED,
+							 r->horizon_days, v, &isnull);
+		c->xnull[i] = isnull;
+		c->x[i] = isnull ? 0 : DatumGetFloat8(d);
+	}
+}
+
 /*
  * Read the customer's features (argument 1, engagement argument e_arg or
  * none when -1) into the model vector; false when there are none.
  */
 static bool
-ScoreReadFeatures(FunctionCallInfo fcinfo, ScoreCache *c, int e_arg)
+ScoreReadFeatures(FunctionCallInfo fcinfo, ScoreCache *c, const ModelRow *r, int e_arg)
 {
+	HeapTupleHeader f,
+				e;
+	double		v[CHURN_NFEATURES];
+	bool		vnull[CHURN_NFEATURES];
+
 	if (PG_ARGISNULL(1))
 		return false;
-	return FeatureReaderRead(c->reader, PG_GETARG_HEAPTUPLEHEADER(1),
-							 e_arg < 0 || PG_ARGISNULL(e_arg) ? NULL : PG_GETARG_HEAPTUPLEHEADER(e_arg),
-							 c->map, c->nnames, c->x, c->xnull);
+	f = PG_GETARG_HEAPTUPLEHEADER(1);
+	e = e_arg < 0 || PG_ARGISNULL(e_arg) ? NULL : PG_GETARG_HEAPTUPLEHEADER(e_arg);
+	if (!c->derived)
+		return FeatureReaderRead(c->reader, f, e, c->map, c->nnames, c->x, c->xnull);
+	if (!FeatureReaderRead(c->reader, f, e, NULL, CHURN_NFEATURES, v, vnull))
+		return false;
+	for (int i = 0; i < c->nnames; i++)
+	{
+		c->xnull[i] = c->map[i] < 0 || vnull[c->map[i]];
+		c->x[i] = c->xnull[i] ? 0 : v[c->map[i]];
+	}
+	ScoreDerive(c, r, v, vnull);
+	return true;
 }
 
 /* The length of a float8[]; its elements go to x and isnull when it has at most max. */
@@ -471,7 +539,7 @@ model_score_features(PG_FUNCTION_ARGS)
 	m = PG_GETARG_HEAPTUPLEHEADER(0);
 	c = ScoreGetCache(fcinfo, m);
 	ScoreReadModel(c, m, &r);
-	if (!ScoreReadFeatures(fcinfo, c, 2))
+	if (!ScoreReadFeatures(fcinfo, c, &r, 2))
 		PG_RETURN_NULL();
 	result = ScoreModelVector(c, &r, (Datum) 0, &isnull);
 	if (isnull)
@@ -492,7 +560,7 @@ model_input(PG_FUNCTION_ARGS)
 	m = PG_GETARG_HEAPTUPLEHEADER(0);
 	c = ScoreGetCache(fcinfo, m);
 	ScoreReadModel(c, m, &r);
-	if (!ScoreReadFeatures(fcinfo, c, 2))
+	if (!ScoreReadFeatures(fcinfo, c, &r, 2))
 		PG_RETURN_NULL();
 	PG_RETURN_ARRAYTYPE_P(ScoreVectorArray(c, &r));
 }
@@ -514,7 +582,8 @@ ScoreOutlook(FunctionCallInfo fcinfo, ScoreOp op, double days)
 				 errmsg("model \"%s\" of kind %s has no P(alive) or expected purchases",
 						ScoreModelName(&r), r.kind->kind),
 				 errhint("Only bgnbd and pnbd models have them.")));
-	if (!ScoreReadFeatures(fcinfo, c, -1))
+	ScoreCheckParam(&r);
+	if (!ScoreReadFeatures(fcinfo, c, &r, -1))
 		PG_RETURN_NULL();
 	result = ScoreRft(c, &r, op, days, &isnull);
 	if (isnull)

@@ -19,7 +19,8 @@ COMMENT ON FUNCTION churn.backtest_logit_x(churn.features) IS
 
 -- Step 1: the arguments.
 CREATE FUNCTION churn.backtest_check_args(as_of date, horizon_days int, window_days int, lookback int,
-                                          value_basis text, observed_until date) RETURNS void
+                                          value_basis text, observed_until date, step_days int, gone_days int)
+    RETURNS void
     LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
@@ -46,9 +47,17 @@ BEGIN
     IF observed_until IS NOT NULL AND NOT isfinite(observed_until) THEN
         RAISE EXCEPTION 'observed_until must be a finite date' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF step_days IS NULL OR step_days < 1 OR step_days > 365 THEN
+        RAISE EXCEPTION 'step_days must be between 1 and 365, got %', coalesce(step_days::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF gone_days < 1 THEN
+        RAISE EXCEPTION 'gone_days must be positive or NULL (= horizon_days), got %', gone_days
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
 END
 $$;
-COMMENT ON FUNCTION churn.backtest_check_args(date, int, int, int, text, date) IS
+COMMENT ON FUNCTION churn.backtest_check_args(date, int, int, int, text, date, int, int) IS
     'backtest step 1: argument checks';
 
 -- Step 2: the model: a built-in name (rules, bgnbd, logit) or a registered
@@ -59,7 +68,7 @@ $$
 DECLARE
     fname text;
 BEGIN
-    IF model IN ('rules', 'bgnbd', 'logit') THEN
+    IF model IN ('auto', 'rules', 'bgnbd', 'logit') THEN
         kind := model;
         IF model = 'rules' THEN
             reg := churn.model_adhoc('rules', 'default', horizon_days);
@@ -70,7 +79,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown model "%"', model
             USING ERRCODE = 'undefined_object',
-                  HINT = 'Use rules, bgnbd, logit or the name of a model registered in churn.model.';
+                  HINT = 'Use auto, rules, bgnbd, logit or the name of a model registered in churn.model.';
     END IF;
     kind := 'registered';
     IF reg.kind IN ('logit', 'xgb') THEN
@@ -86,7 +95,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION churn.backtest_model(text, int) IS
-    'backtest step 2: the built-in model kind, or the registered model row (scoring over the backtest''s horizon)';
+    'backtest step 2: the built-in model (auto, rules, bgnbd, logit), or the registered model row (scoring over the backtest''s horizon)';
 
 -- Step 3: the source's columns exist, have usable types and the caller may
 -- read them; returns the expression that reads the timestamp column.
@@ -102,6 +111,7 @@ DECLARE
 BEGIN
     FOR i IN 1 .. 3 LOOP
         col := (ARRAY[customer_col, ts_col, amount_col])[i];
+        CONTINUE WHEN i = 3 AND amount_col IS NULL;      -- an events relation has no amount
         SELECT a.atttypid INTO typ FROM pg_attribute a
         WHERE a.attrelid = source AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
         IF NOT FOUND THEN
@@ -159,25 +169,73 @@ $$;
 COMMENT ON FUNCTION churn.backtest_read(regclass, name, text, name, date) IS
     'backtest step 4: read the source into pg_temp.churn_bt_hist; returns its first and last purchase day';
 
--- Step 5: features, trailing spend and outcome of every customer at every
--- scoring date (pg_temp.churn_bt_feat).
-CREATE FUNCTION churn.backtest_features(dates date[], window_days int, horizon_days int, obs date) RETURNS void
+-- Step 4b: the events of each customer (pg_temp.churn_bt_events), when an
+-- events relation is given.  Events with a NULL customer or time, an
+-- unknown kind or a rating outside 1..5 are skipped (churn.event_valid);
+-- returns how many were.
+CREATE FUNCTION churn.backtest_read_events(events regclass, cols name[]) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    skipped bigint := 0;
+    ts_expr text;
+BEGIN
+    CREATE TEMP TABLE churn_bt_events (customer_id text PRIMARY KEY, e churn.engagement) ON COMMIT DROP;
+    IF events IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- the same column rules as the purchase source; the amount check does
+    -- not apply to kind, so check it as text
+    ts_expr := churn.backtest_check_source(events, cols[1], cols[2], NULL);
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = events AND a.attname = cols[3] AND a.attnum > 0
+                   AND NOT a.attisdropped AND has_column_privilege(events::oid, cols[3]::text, 'SELECT'))
+       OR NOT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                      WHERE a.attrelid = events AND a.attname = cols[4] AND a.attnum > 0 AND NOT a.attisdropped
+                        AND t.typcategory = 'N' AND has_column_privilege(events::oid, cols[4]::text, 'SELECT')) THEN
+        RAISE EXCEPTION 'the events relation % needs a readable kind column "%" and a numeric rating column "%"',
+            events, cols[3], cols[4]
+            USING ERRCODE = 'undefined_column',
+                  HINT = 'Name them with event_kind_col and event_rating_col.';
+    END IF;
+    EXECUTE format('INSERT INTO pg_temp.churn_bt_events '
+                   'SELECT %1$I::text, churn.engagement_agg(%2$s::timestamptz, %3$I::text, %4$I::float8) '
+                   'FROM %5$s WHERE %1$I IS NOT NULL AND %2$s IS NOT NULL '
+                   'AND churn.event_valid(%3$I::text, %4$I::float8) GROUP BY 1',
+                   cols[1], ts_expr, cols[3], cols[4], events);
+    EXECUTE format('SELECT count(*) FROM %5$s WHERE NOT (%1$I IS NOT NULL AND %2$s IS NOT NULL '
+                   'AND churn.event_valid(%3$I::text, %4$I::float8))',
+                   cols[1], ts_expr, cols[3], cols[4], events) INTO skipped;
+    RETURN skipped;
+END
+$$;
+COMMENT ON FUNCTION churn.backtest_read_events(regclass, name[]) IS
+    'backtest step 4b: events per customer into pg_temp.churn_bt_events; returns the number of events skipped';
+
+-- Step 5: features, engagement features, trailing spend and the
+-- early-warning label of every customer at every scoring date
+-- (pg_temp.churn_bt_feat).  The label is churn.gone_by: no purchase in the
+-- gone_days after d + horizon_days; NULL when that is after obs.
+CREATE FUNCTION churn.backtest_features(dates date[], window_days int, horizon_days int, gone_days int, obs date)
+    RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
     CREATE TEMP TABLE churn_bt_feat ON COMMIT DROP AS
     SELECT hh.customer_id, dd.d AS as_of_date, ff AS f,
+           churn.engagement_features(ev.e, dd.d, window_days) AS e,
            greatest(0, coalesce((churn.features(hh.h, dd.d, 365)).recent_days
                                 * (churn.features(hh.h, dd.d, 365)).recent_avg_spend, 0)) AS spend_365,
-           CASE WHEN dd.d + horizon_days <= obs THEN churn.churned(hh.h, dd.d, horizon_days) END AS churned
+           CASE WHEN dd.d + horizon_days + gone_days <= obs THEN churn.gone_by(hh.h, dd.d, horizon_days, gone_days)
+           END AS churned
     FROM pg_temp.churn_bt_hist hh
+    LEFT JOIN pg_temp.churn_bt_events ev ON ev.customer_id = hh.customer_id
     CROSS JOIN unnest(dates) dd(d)
     CROSS JOIN LATERAL churn.features(hh.h, dd.d, window_days) ff
     WHERE ff.first_purchase IS NOT NULL;
 END
 $$;
-COMMENT ON FUNCTION churn.backtest_features(date[], int, int, date) IS
-    'backtest step 5: features and outcomes at every scoring date into pg_temp.churn_bt_feat';
+COMMENT ON FUNCTION churn.backtest_features(date[], int, int, int, date) IS
+    'backtest step 5: features, engagement and the early-warning label at every scoring date into pg_temp.churn_bt_feat';
 
 -- Step 6a: BG/NBD (in weeks) and Gamma-Gamma at one scoring date, for the
 -- model 'bgnbd' and for the predicted annual value.  A fit that fails is
@@ -282,11 +340,15 @@ BEGIN
         SELECT f.customer_id, f.as_of_date, f.f, (f.f).last_purchase AS last_purchase, f.churned,
                CASE WHEN m.mu IS NOT NULL
                     THEN churn.model_score(m.scorer, churn.backtest_zscore(churn.backtest_logit_x(f.f), m.mu, m.sd))
-                    ELSE churn.model_score(m.scorer, f.f) END AS p_churn,
+                    ELSE churn.model_score(m.scorer, f.f, f.e) END AS p_churn,
+               -- the recency baseline: days since the last purchase in usual gaps
+               (f.f).recency_days / coalesce(nullif((f.f).mean_gap_days, 0), gap.d) AS overdue,
                CASE WHEN v.pv >= 0 AND v.pv < 'Infinity' THEN v.pv ELSE f.spend_365 END AS annual_value,
                CASE WHEN v.pv >= 0 AND v.pv < 'Infinity' THEN 'predicted' ELSE 'trailing_365d' END AS value_source
         FROM pg_temp.churn_bt_feat f
         JOIN pg_temp.churn_bt_fit m USING (as_of_date)
+        -- the usual gap of a customer who bought once: the policy's default_gap_days
+        CROSS JOIN (SELECT min(tp.default_gap_days) AS d FROM churn.tier_policy tp WHERE tp.policy = backtest_score.policy) gap
         -- predicted annual value: BG/NBD expected purchases in the next 365
         -- days times Gamma-Gamma expected spend (the population mean for
         -- customers without a positive repeat spend); NULL when unusable
@@ -295,7 +357,7 @@ BEGIN
                    * churn.gg_expected_spend(m.gg, CASE WHEN (f.f).repeat_avg_spend > 0 THEN (f.f).x ELSE 0 END,
                                              coalesce((f.f).repeat_avg_spend, 0))) END AS pv) v)
     SELECT s.customer_id, s.as_of_date, s.p_churn, s.annual_value, s.value_source,
-           t.zone, t.level, t.code, t.value_segment, t.lead_days, s.last_purchase, s.churned, s.lifecycle
+           t.zone, t.level, t.code, t.value_segment, t.lead_days, s.last_purchase, s.churned, s.lifecycle, s.overdue
     FROM (SELECT s.*, churn.lifecycle(s.f, s.annual_value, policy) AS lifecycle FROM s) s
     LEFT JOIN LATERAL churn.lifecycle_tier(churn.warning_tier(s.p_churn, s.annual_value, policy), s.lifecycle) t
       ON true;
@@ -306,38 +368,53 @@ COMMENT ON FUNCTION churn.backtest_score(text) IS
 
 -- The work of a backtest: the steps above.  Leaves pg_temp.churn_bt_score
 -- (one row per customer and scoring date) and pg_temp.churn_bt_fit (one row
--- per scoring date) for the caller.
-CREATE OR REPLACE FUNCTION churn.backtest_run(source regclass, as_of date, horizon_days int, model text,
-                                              customer_col name, ts_col name, amount_col name, policy text,
-                                              window_days int, lookback int, value_basis text, observed_until date)
-    RETURNS void
+-- per scoring date) for the caller.  The auto model is trained once, on
+-- what was known at the earliest scoring date, and scores every date.
+DROP FUNCTION churn.backtest(regclass, date, int, text, name, name, name, text, int, int, text, date);
+DROP FUNCTION churn.backtest_run(regclass, date, int, text, name, name, name, text, int, int, text, date);
+CREATE FUNCTION churn.backtest_run(source regclass, as_of date, horizon_days int, model text,
+                                   customer_col name, ts_col name, amount_col name, policy text,
+                                   window_days int, lookback int, value_basis text, observed_until date,
+                                   events regclass, event_cols name[], step_days int, gone_days int)
+    RETURNS bigint
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    mo     record;
-    rd     record;
-    fv     record;
-    fl     record;
+    mo      record;
+    rd      record;
+    fv      record;
+    fl      record;
     ts_expr text;
-    dates  date[];
-    d      date;
+    dates   date[];
+    d       date;
+    w       int := coalesce(gone_days, horizon_days);
+    skipped bigint;
 BEGIN
     IF source IS NULL OR as_of IS NULL OR horizon_days IS NULL OR model IS NULL OR customer_col IS NULL
        OR ts_col IS NULL OR amount_col IS NULL OR policy IS NULL OR window_days IS NULL OR lookback IS NULL
-       OR value_basis IS NULL THEN
-        RAISE EXCEPTION 'backtest arguments must not be NULL (only observed_until may be)'
+       OR value_basis IS NULL OR (events IS NOT NULL AND array_position(event_cols, NULL) IS NOT NULL) THEN
+        RAISE EXCEPTION 'backtest arguments must not be NULL (only observed_until, events and gone_days may be)'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM churn.backtest_check_args(as_of, horizon_days, window_days, lookback, value_basis, observed_until);
+    PERFORM churn.backtest_check_args(as_of, horizon_days, window_days, lookback, value_basis, observed_until,
+                                      step_days, gone_days);
     mo := churn.backtest_model(model, horizon_days);
     ts_expr := churn.backtest_check_source(source, customer_col, ts_col, amount_col);
     -- an unknown tier policy fails here, with churn.warning_tier's own error
     PERFORM churn.warning_tier(0.5, 0, policy);
     rd := churn.backtest_read(source, customer_col, ts_expr, amount_col, as_of);
+    skipped := churn.backtest_read_events(events, event_cols);
 
-    -- scoring dates: as_of and lookback earlier dates 30 days apart
-    dates := ARRAY(SELECT as_of - 30 * k FROM generate_series(0, lookback) k ORDER BY k);
-    PERFORM churn.backtest_features(dates, window_days, horizon_days, coalesce(observed_until, rd.last_day));
+    -- scoring dates: as_of and lookback earlier dates step_days apart
+    dates := ARRAY(SELECT as_of - step_days * k FROM generate_series(0, lookback) k ORDER BY k);
+    PERFORM churn.backtest_features(dates, window_days, horizon_days, w, coalesce(observed_until, rd.last_day));
+    IF mo.kind = 'auto' THEN
+        CREATE TEMP TABLE churn_auto_input ON COMMIT DROP AS
+        SELECT hh.customer_id, hh.h, ev.e FROM pg_temp.churn_bt_hist hh
+        LEFT JOIN pg_temp.churn_bt_events ev ON ev.customer_id = hh.customer_id;
+        mo.reg := churn.auto_train('auto', dates[cardinality(dates)], horizon_days, w, window_days, policy);
+        DROP TABLE pg_temp.churn_auto_input;
+    END IF;
     CREATE TEMP TABLE churn_bt_fit (as_of_date date, bg churn.bgnbd, gg churn.gg,
                                     lg churn.logit, mu float8[], sd float8[], train_as_of date,
                                     train_horizon int, train_rows bigint, train_rate float8,
@@ -358,16 +435,25 @@ BEGIN
                              ELSE mo.reg END);
     END LOOP;
     PERFORM churn.backtest_score(policy);
+    RETURN skipped;
 END
 $$;
+COMMENT ON FUNCTION churn.backtest_run(regclass, date, int, text, name, name, name, text, int, int, text, date,
+                                       regclass, name[], int, int) IS
+    'backtest internal: reads, fits and scores into pg_temp.churn_bt_fit and pg_temp.churn_bt_score; returns the events skipped';
 
--- Per-customer rows of a backtest (0.3.0: with the lifecycle stage).
+-- Per-customer rows of a backtest (0.3.0: events, weekly dates, the
+-- early-warning label, lifecycle, model auto by default).
 DROP FUNCTION churn.backtest_scores(regclass, date, int, text, name, name, name, text, int, int, text, date);
-CREATE FUNCTION churn.backtest_scores(source regclass, as_of date, horizon_days int, model text DEFAULT 'rules',
+CREATE FUNCTION churn.backtest_scores(source regclass, as_of date, horizon_days int, model text DEFAULT 'auto',
                                       customer_col name DEFAULT 'customer_id', ts_col name DEFAULT 'ts',
                                       amount_col name DEFAULT 'amount', policy text DEFAULT 'default',
                                       window_days int DEFAULT 90, lookback int DEFAULT 0,
-                                      value_basis text DEFAULT 'predicted', observed_until date DEFAULT NULL)
+                                      value_basis text DEFAULT 'predicted', observed_until date DEFAULT NULL,
+                                      events regclass DEFAULT NULL, event_customer_col name DEFAULT 'customer_id',
+                                      event_ts_col name DEFAULT 'ts', event_kind_col name DEFAULT 'kind',
+                                      event_rating_col name DEFAULT 'rating', step_days int DEFAULT 30,
+                                      gone_days int DEFAULT NULL)
     RETURNS TABLE (customer_id text, as_of_date date, p_churn float8, annual_value float8, value_source text,
                    zone text, level int, code text, value_segment text, lead_days int,
                    last_purchase date, churned boolean, lifecycle text)
@@ -376,12 +462,219 @@ $$
 #variable_conflict use_column
 BEGIN
     PERFORM churn.backtest_run(source, as_of, horizon_days, model, customer_col, ts_col, amount_col, policy,
-                               window_days, lookback, value_basis, observed_until);
+                               window_days, lookback, value_basis, observed_until, events,
+                               ARRAY[event_customer_col, event_ts_col, event_kind_col, event_rating_col],
+                               step_days, gone_days);
     RETURN QUERY SELECT s.customer_id, s.as_of_date, s.p_churn, s.annual_value, s.value_source, s.zone, s.level,
                         s.code, s.value_segment, s.lead_days, s.last_purchase, s.churned, s.lifecycle
                  FROM pg_temp.churn_bt_score s ORDER BY s.as_of_date DESC, s.customer_id;
     PERFORM churn.backtest_drop();
 END
 $$;
-COMMENT ON FUNCTION churn.backtest_scores(regclass, date, int, text, name, name, name, text, int, int, text, date) IS
-    'per-customer backtest rows: score, annual value, tier, lifecycle and outcome at as_of and at the lookback earlier dates';
+COMMENT ON FUNCTION churn.backtest_scores(regclass, date, int, text, name, name, name, text, int, int, text, date,
+                                          regclass, name, name, name, name, int, int) IS
+    'per-customer backtest rows: score, annual value, tier, lifecycle and the early-warning label at as_of and at the lookback earlier dates';
+
+-- The temp tables of a backtest, dropped when they exist (quietly: no
+-- pg_temp schema may exist yet).
+CREATE OR REPLACE FUNCTION churn.backtest_drop() RETURNS void
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['churn_bt_hist', 'churn_bt_events', 'churn_bt_feat', 'churn_bt_fit', 'churn_bt_score',
+                             'churn_bt_train', 'churn_bt_rule', 'churn_auto_input', 'churn_auto_rows'] LOOP
+        IF to_regclass('pg_temp.' || t) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', t);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Report part 1: summary, fits, value, zones, codes, lift, calibration
+-- and the first warnings, over the customers scored at as_of whose label
+-- is known.
+CREATE FUNCTION churn.backtest_report(model text, as_of date, horizon_days int, lookback int, step_days int)
+    RETURNS TABLE (ord int, section text, label text, bin int, metric text, value float8, n bigint)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    WITH s AS (SELECT * FROM pg_temp.churn_bt_score s WHERE s.as_of_date = as_of AND s.churned IS NOT NULL
+                                                        AND s.p_churn IS NOT NULL),
+    tot AS (SELECT count(*) AS n, count(*) FILTER (WHERE churned) AS pos FROM s),
+    fit AS (SELECT * FROM pg_temp.churn_bt_fit f WHERE f.as_of_date = as_of),
+    zones AS (SELECT z.ord, z.zone, z.members FROM (VALUES (1, 'red', ARRAY['red']), (2, 'yellow', ARRAY['yellow']),
+                     (3, 'blue', ARRAY['blue']), (4, 'none', ARRAY['none']),
+                     (5, 'red+yellow', ARRAY['red', 'yellow'])) z(ord, zone, members)),
+    zstat AS (SELECT z.ord, z.zone, count(s.customer_id) AS k, count(*) FILTER (WHERE s.churned) AS pos,
+                     avg(s.p_churn) AS mean_p
+              FROM zones z LEFT JOIN s ON s.zone = ANY (z.members) GROUP BY z.ord, z.zone),
+    cstat AS (SELECT s.zone, s.level, s.code, count(*) AS k, count(*) FILTER (WHERE s.churned) AS pos
+              FROM s GROUP BY 1, 2, 3),
+    lift AS (SELECT b.* FROM unnest((SELECT churn.lift(s.p_churn, s.churned, 10) FROM s)) b),
+    calib AS (SELECT b.* FROM unnest((SELECT churn.calibration(s.p_churn, s.churned, 10) FROM s)) b)
+    SELECT 1, 'summary', model, NULL::int, 'customers', tot.n::float8, tot.n FROM tot
+    UNION ALL SELECT 2, 'summary', model, NULL, 'churn_rate', tot.pos::float8 / nullif(tot.n, 0), tot.pos FROM tot
+    UNION ALL SELECT 3, 'summary', model, NULL, 'auc', churn.auc(s.p_churn, s.churned), count(*) FROM s
+    UNION ALL SELECT 4, 'summary', model, NULL, 'log_loss', churn.log_loss(s.p_churn, s.churned), count(*) FROM s
+    UNION ALL SELECT 5, 'summary', model, NULL, 'brier', churn.brier(s.p_churn, s.churned), count(*) FROM s
+    UNION ALL SELECT 6, 'summary', model, NULL, 'mean_p', avg(s.p_churn), count(*) FROM s
+    UNION ALL SELECT 7, 'summary', model, NULL, 'horizon_days', horizon_days::float8, NULL FROM tot
+    UNION ALL
+    SELECT 10 + v.o, 'fit', v.l, NULL, v.m, v.v, NULL
+    FROM fit, LATERAL (VALUES
+        (1, 'bgnbd', 'r', (fit.bg).r), (2, 'bgnbd', 'alpha_weeks', (fit.bg).alpha), (3, 'bgnbd', 'a', (fit.bg).a),
+        (4, 'bgnbd', 'b', (fit.bg).b), (5, 'bgnbd', 'converged', (fit.bg).converged::int::float8),
+        (11, 'gamma_gamma', 'p', (fit.gg).p), (12, 'gamma_gamma', 'q', (fit.gg).q),
+        (13, 'gamma_gamma', 'v', (fit.gg).v), (14, 'gamma_gamma', 'converged', (fit.gg).converged::int::float8),
+        (15, 'logit', 'train_rows', fit.train_rows::float8), (16, 'logit', 'train_churn_rate', fit.train_rate),
+        (17, 'logit', 'train_horizon_days', fit.train_horizon::float8),
+        (18, 'logit', 'train_days_before_as_of', (as_of - fit.train_as_of)::float8),
+        (19, 'logit', 'iterations', (fit.lg).iterations::float8),
+        (20, 'logit', 'converged', (fit.lg).converged::int::float8),
+        (21, 'auto', 'training_rows', ((fit.scorer).metrics ->> 'training_rows')::float8),
+        (22, 'auto', 'validation_auc_' || ((fit.scorer).metrics ->> 'champion'),
+         ((fit.scorer).metrics -> 'validation_auc' ->> ((fit.scorer).metrics ->> 'champion'))::float8)) v(o, l, m, v)
+    WHERE v.v IS NOT NULL
+    UNION ALL
+    SELECT 40, 'value', 'annual_value', NULL, 'predicted_share',
+           avg((s.value_source = 'predicted')::int), count(*) FILTER (WHERE s.value_source = 'predicted') FROM s
+    UNION ALL SELECT 41, 'value', 'annual_value', NULL, 'mean', avg(s.annual_value), count(*) FROM s
+    UNION ALL SELECT 42, 'value', 'annual_value', NULL, 'median',
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY s.annual_value), count(*) FROM s
+    UNION ALL
+    SELECT 100 + 10 * zs.ord + v.o, 'zone', zs.zone, NULL, v.m, v.v, v.n
+    FROM zstat zs, tot, LATERAL (VALUES
+        (1, 'customers', zs.k::float8 / nullif(tot.n, 0), zs.k),
+        (2, 'precision', zs.pos::float8 / nullif(zs.k, 0), zs.k),
+        (3, 'recall', zs.pos::float8 / nullif(tot.pos, 0), zs.pos),
+        (4, 'mean_p', zs.mean_p, zs.k)) v(o, m, v, n)
+    UNION ALL
+    SELECT 200 + CASE cs.zone WHEN 'red' THEN 1 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 3 ELSE 4 END,
+           'code', cs.code, cs.level, v.m, v.v, v.n
+    FROM cstat cs, tot, LATERAL (VALUES
+        (1, 'customers', cs.k::float8 / nullif(tot.n, 0), cs.k),
+        (2, 'precision', cs.pos::float8 / nullif(cs.k, 0), cs.k),
+        (3, 'recall', cs.pos::float8 / nullif(tot.pos, 0), cs.pos)) v(o, m, v, n)
+    UNION ALL
+    SELECT 300, 'lift', NULL, l.bin, v.m, v.v, l.n
+    FROM lift l, LATERAL (VALUES (1, 'mean_score', l.mean_score), (2, 'rate', l.rate), (3, 'lift', l.lift),
+                                 (4, 'cum_capture', l.cum_capture)) v(o, m, v)
+    UNION ALL
+    SELECT 400, 'calibration', NULL, c.bin, v.m, v.v, c.n
+    FROM calib c, LATERAL (VALUES (1, 'predicted', c.mean_score), (2, 'observed', c.rate)) v(o, m, v)
+$$;
+COMMENT ON FUNCTION churn.backtest_report(text, date, int, int, int) IS
+    'backtest internal: summary, fit, value, zone, code, lift and calibration rows of a report';
+
+-- Report part 2: early warning.  Among the customers not lost at as_of
+-- (active population): AUC, red+yellow precision and recall, and the
+-- recency baseline (overdue = days since the last purchase in usual gaps)
+-- alerting as many of them.  Leavers: customers whose last purchase falls
+-- between the earliest scoring date and as_of and who bought nothing in the
+-- gone_days after it; warned early when red or yellow at a scoring date at
+-- least 14 days before that last purchase; lead = last purchase - first
+-- warning.
+CREATE FUNCTION churn.backtest_report_early(as_of date, lookback int, step_days int, gone_days int, obs date)
+    RETURNS TABLE (ord int, section text, label text, bin int, metric text, value float8, n bigint)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    WITH s AS (SELECT * FROM pg_temp.churn_bt_score s WHERE s.as_of_date = as_of AND s.churned IS NOT NULL
+                                                        AND s.p_churn IS NOT NULL AND s.lifecycle <> 'lost'),
+    k AS (SELECT count(*) FILTER (WHERE s.zone IN ('red', 'yellow')) AS k FROM s),
+    base AS (SELECT s.churned FROM s ORDER BY s.overdue DESC NULLS LAST, s.customer_id LIMIT (SELECT k FROM k)),
+    dates AS (SELECT g AS k, as_of - step_days * g AS d FROM generate_series(0, lookback) g),
+    final AS (SELECT hh.customer_id, max(dd.day) AS last_purchase
+              FROM pg_temp.churn_bt_hist hh, churn.history_days(hh.h) dd
+              WHERE dd.purchases > 0 AND dd.day <= obs GROUP BY hh.customer_id),
+    leavers AS (SELECT f.customer_id, f.last_purchase FROM final f
+                WHERE f.last_purchase > (SELECT min(d) FROM dates) AND f.last_purchase <= as_of
+                  AND f.last_purchase + gone_days <= obs),
+    lead AS (SELECT l.customer_id, l.last_purchase - min(w.as_of_date) AS lead,
+                    bool_or(w.as_of_date <= l.last_purchase - 14) AS early
+             FROM leavers l LEFT JOIN pg_temp.churn_bt_score w
+               ON w.customer_id = l.customer_id AND w.zone IN ('red', 'yellow')
+             GROUP BY l.customer_id, l.last_purchase),
+    firstw AS (SELECT w.customer_id, min(w.as_of_date) AS first_warning FROM pg_temp.churn_bt_score w
+               WHERE w.zone IN ('red', 'yellow') GROUP BY w.customer_id)
+    SELECT 450, 'early_warning', 'active', NULL::int, 'customers', count(*)::float8, count(*) FROM s
+    UNION ALL SELECT 451, 'early_warning', 'active', NULL, 'auc', churn.auc(s.p_churn, s.churned), count(*) FROM s
+    UNION ALL SELECT 452, 'early_warning', 'red+yellow', NULL, 'precision',
+           avg(s.churned::int) FILTER (WHERE s.zone IN ('red', 'yellow')),
+           count(*) FILTER (WHERE s.zone IN ('red', 'yellow')) FROM s
+    UNION ALL SELECT 453, 'early_warning', 'red+yellow', NULL, 'recall',
+           count(*) FILTER (WHERE s.churned AND s.zone IN ('red', 'yellow'))::float8
+           / nullif(count(*) FILTER (WHERE s.churned), 0), count(*) FILTER (WHERE s.churned) FROM s
+    UNION ALL SELECT 454, 'early_warning', 'recency_baseline', NULL, 'auc', churn.auc(s.overdue, s.churned), count(*)
+           FROM s
+    UNION ALL SELECT 455, 'early_warning', 'recency_baseline', NULL, 'precision', avg(base.churned::int), count(*)
+           FROM base
+    UNION ALL SELECT 456, 'early_warning', 'lost', NULL, 'red', count(*)::float8, count(*)
+           FROM pg_temp.churn_bt_score w WHERE w.lifecycle = 'lost' AND w.zone = 'red'
+    UNION ALL SELECT 500, 'lead_time', 'red+yellow', NULL, 'leavers', count(*)::float8, count(*) FROM lead
+    UNION ALL SELECT 501, 'lead_time', 'red+yellow', NULL, 'warned_share',
+           avg((lead.lead IS NOT NULL)::int), count(lead.lead) FROM lead
+    UNION ALL SELECT 502, 'lead_time', 'red+yellow', NULL, 'warned_14_days_before_share',
+           avg(coalesce(lead.early, false)::int), count(*) FILTER (WHERE lead.early) FROM lead
+    UNION ALL SELECT 503, 'lead_time', 'red+yellow', NULL, 'median_days',
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY lead.lead), count(lead.lead) FROM lead
+    UNION ALL SELECT 504, 'lead_time', 'red+yellow', NULL, 'p25_days',
+           percentile_cont(0.25) WITHIN GROUP (ORDER BY lead.lead), count(lead.lead) FROM lead
+    UNION ALL SELECT 505, 'lead_time', 'red+yellow', NULL, 'p75_days',
+           percentile_cont(0.75) WITHIN GROUP (ORDER BY lead.lead), count(lead.lead) FROM lead
+    UNION ALL SELECT 506, 'lead_time', 'red+yellow', NULL, 'mean_days', avg(lead.lead), count(lead.lead) FROM lead
+    UNION ALL SELECT 507, 'lead_time', 'red+yellow', NULL, 'scoring_dates',
+           count(*)::float8, count(*) FROM pg_temp.churn_bt_fit
+    UNION ALL
+    SELECT 600, 'first_warning', to_char(dates.d, 'YYYY-MM-DD'), dates.k, 'customers',
+           count(fw.customer_id)::float8 / nullif((SELECT count(*) FROM firstw), 0), count(fw.customer_id)
+    FROM dates LEFT JOIN firstw fw ON fw.first_warning = dates.d GROUP BY dates.k, dates.d
+$$;
+COMMENT ON FUNCTION churn.backtest_report_early(date, int, int, int, date) IS
+    'backtest internal: early-warning rows of a report (active population, recency baseline, leavers and lead time)';
+
+-- Backtest as long-format rows a BI tool can chart (0.3.0: events, weekly
+-- dates, the early-warning label and its measures, model auto by default).
+CREATE FUNCTION churn.backtest(source regclass, as_of date, horizon_days int, model text DEFAULT 'auto',
+                               customer_col name DEFAULT 'customer_id', ts_col name DEFAULT 'ts',
+                               amount_col name DEFAULT 'amount', policy text DEFAULT 'default',
+                               window_days int DEFAULT 90, lookback int DEFAULT 6,
+                               value_basis text DEFAULT 'predicted', observed_until date DEFAULT NULL,
+                               events regclass DEFAULT NULL, event_customer_col name DEFAULT 'customer_id',
+                               event_ts_col name DEFAULT 'ts', event_kind_col name DEFAULT 'kind',
+                               event_rating_col name DEFAULT 'rating', step_days int DEFAULT 30,
+                               gone_days int DEFAULT NULL)
+    RETURNS TABLE (section text, label text, bin int, metric text, value float8, n bigint)
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    obs     date;
+    skipped bigint;
+BEGIN
+    skipped := churn.backtest_run(source, as_of, horizon_days, model, customer_col, ts_col, amount_col, policy,
+                                  window_days, lookback, value_basis, observed_until, events,
+                                  ARRAY[event_customer_col, event_ts_col, event_kind_col, event_rating_col],
+                                  step_days, gone_days);
+    SELECT coalesce(observed_until, max(dd.day)) INTO obs
+    FROM pg_temp.churn_bt_hist hh, churn.history_days(hh.h) dd WHERE dd.purchases > 0;
+    IF NOT EXISTS (SELECT 1 FROM pg_temp.churn_bt_score s WHERE s.as_of_date = as_of AND s.churned IS NOT NULL) THEN
+        RAISE EXCEPTION 'as_of + horizon_days + gone_days (%) is after the end of the data (%): no outcome to compare with',
+            as_of + horizon_days + coalesce(gone_days, horizon_days), obs
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pick an earlier as_of or a shorter horizon, or pass observed_until if the data runs longer than its last purchase.';
+    END IF;
+    RETURN QUERY
+    SELECT r.section, r.label, r.bin, r.metric, r.value, r.n
+    FROM (SELECT * FROM churn.backtest_report(model, as_of, horizon_days, lookback, step_days)
+          UNION ALL
+          SELECT * FROM churn.backtest_report_early(as_of, lookback, step_days, coalesce(gone_days, horizon_days), obs)
+          UNION ALL
+          SELECT 8, 'summary', model, NULL, 'events_skipped', skipped::float8, skipped) r
+    ORDER BY r.ord, r.bin, r.label, r.metric;
+    PERFORM churn.backtest_drop();
+END
+$$;
+COMMENT ON FUNCTION churn.backtest(regclass, date, int, text, name, name, name, text, int, int, text, date,
+                                   regclass, name, name, name, name, int, int) IS
+    'backtest report: summary, fits, zones, codes, lift, calibration, early warning against the recency baseline, lead times';
