@@ -19,13 +19,22 @@
  *	  queue run as the extension's owner, with plain values as parameters,
  *	  a fixed search_path and inside a security-restricted operation.
  *
- * An INSERT queues (customer, local day, amount) rows; an UPDATE that
+ * It serves both relations of a pipeline: the purchase source (trigger
+ * argument: the pipeline id) and, from 0.3.0, the optional events relation
+ * (arguments: the pipeline id and 'events').  An INSERT queues (customer,
+ * local day, amount) rows into churn.pipeline_queue, or (customer, local
+ * day, kind, rating) rows into churn.pipeline_event_queue; an UPDATE that
  * changes the multiset of those rows, a DELETE of any row and a TRUNCATE
- * queue a request to re-read the whole source.
+ * queue a request to re-read that whole relation.  Events are queued as
+ * they are: the refresh sorts out the ones it skips and counts them
+ * (pipeline_event_check), so that no captured row disappears uncounted.
  *
  *-------------------------------------------------------------------------
  */
 #include "pipeline.h"
+#include "engagement.h"
+
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "access/transam.h"
@@ -48,9 +57,18 @@
 
 PG_FUNCTION_INFO_V1(pipeline_capture);
 PG_FUNCTION_INFO_V1(pipeline_check_columns);
+PG_FUNCTION_INFO_V1(pipeline_check_event_columns);
+PG_FUNCTION_INFO_V1(pipeline_event_check);
 
 /* Rows queued with one INSERT statement at most. */
 #define CAPTURE_BATCH_ROWS 10000
+
+/* The relation of a pipeline a capture trigger serves. */
+typedef enum CaptureStream
+{
+	CAPTURE_PURCHASES,			/* the source: churn.pipeline_queue */
+	CAPTURE_EVENTS				/* the events relation: churn.pipeline_event_queue */
+} CaptureStream;
 
 /* The pipeline row as the trigger needs it. */
 typedef struct CaptureConfig
@@ -63,6 +81,13 @@ typedef struct CaptureConfig
 	char	   *ts_kind;
 	char	   *time_zone;
 	bool		trigger_capture;
+	Oid			events;			/* InvalidOid: no events relation */
+	char	   *event_customer_col;
+	char	   *event_ts_col;
+	char	   *event_kind_col;
+	char	   *event_rating_col;
+	char	   *event_ts_kind;
+	bool		event_trigger_capture;
 } CaptureConfig;
 
 /* One source row reduced to what a pipeline keeps. */
@@ -71,8 +96,9 @@ typedef struct CaptureRow
 	char	   *customer;		/* NULL when the customer is NULL */
 	bool		day_null;
 	DateADT		day;
-	bool		amount_null;
-	float8		amount;
+	char	   *kind;			/* events: NULL when NULL; purchases: NULL */
+	bool		value_null;
+	float8		value;			/* the amount, or the event's rating */
 } CaptureRow;
 
 /* Reads source rows and converts them; set up once per statement. */
@@ -80,14 +106,28 @@ typedef struct CaptureReader
 {
 	AttrNumber	customer_att;
 	AttrNumber	ts_att;
-	AttrNumber	amount_att;
+	AttrNumber	kind_att;		/* InvalidAttrNumber for purchases */
+	AttrNumber	value_att;		/* amount or rating */
 	Oid			customer_type;
 	Oid			ts_type;
-	Oid			amount_type;
+	Oid			kind_type;
+	Oid			value_type;
 	FmgrInfo	customer_out;
+	FmgrInfo	kind_out;
 	text	   *time_zone;
 } CaptureReader;
 
+/* Rows of one queue INSERT, as arrays. */
+typedef struct CaptureBatch
+{
+	ArrayBuildState *customers;
+	ArrayBuildState *days;
+	ArrayBuildState *kinds;
+	ArrayBuildState *values;
+	int			n;
+} CaptureBatch;
+
+/* Is the type in the list? */
 static bool
 TypeIn(Oid type, const Oid *list, int n)
 {
@@ -101,6 +141,13 @@ static const Oid CustomerTypes[] = {TEXTOID, VARCHAROID, BPCHAROID, NAMEOID, INT
 INT8OID, NUMERICOID, UUIDOID};
 static const Oid TimestampTypes[] = {DATEOID, TIMESTAMPOID, TIMESTAMPTZOID};
 static const Oid AmountTypes[] = {INT2OID, INT4OID, INT8OID, NUMERICOID, FLOAT4OID, FLOAT8OID};
+static const Oid KindTypes[] = {TEXTOID, VARCHAROID, BPCHAROID, NAMEOID};
+
+#define CUSTOMER_TYPES "text, varchar, char, name, smallint, integer, bigint, numeric or uuid"
+#define TIMESTAMP_TYPES "date, timestamp or timestamptz"
+#define NUMBER_TYPES "smallint, integer, bigint, numeric, real or double precision"
+#define SOURCE_COLUMNS_HINT "Name the columns with customer_col, ts_col and amount_col."
+#define EVENT_COLUMNS_HINT "Name the columns with event_customer_col, event_ts_col, event_kind_col and event_rating_col."
 
 /* The schema-qualified name of a relation, for messages. */
 static char *
@@ -112,7 +159,7 @@ RelationName(Oid relid)
 /* Find a column of a relation and raise the pipeline's error when it is missing or of a refused type. */
 static AttrNumber
 CheckColumn(Oid relid, const char *col, const char *role, const Oid *types, int ntypes,
-			const char *expected, Oid *type)
+			const char *expected, const char *hint, Oid *type)
 {
 	AttrNumber	att = get_attnum(relid, col);
 
@@ -120,7 +167,7 @@ CheckColumn(Oid relid, const char *col, const char *role, const Oid *types, int 
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" does not exist in %s", col, RelationName(relid)),
-				 errhint("Name the columns with customer_col, ts_col and amount_col.")));
+				 errhint("%s", hint)));
 	*type = get_atttype(relid, att);
 	if (!TypeIn(*type, types, ntypes))
 		ereport(ERROR,
@@ -130,6 +177,21 @@ CheckColumn(Oid relid, const char *col, const char *role, const Oid *types, int 
 				 errdetail("A pipeline converts its source's values only with built-in types, so that no user-defined cast or function runs inside it."),
 				 errhint("Point the pipeline at a view that casts the column to one of those types.")));
 	return att;
+}
+
+/* The kind of a checked time column; an error when it differs from the kind recorded (ts_kind). */
+static const char *
+CheckTimeKind(Oid relid, const char *ts_col, const char *role, Oid ts_type, const char *ts_kind)
+{
+	const char *kind = ts_type == DATEOID ? "date" : ts_type == TIMESTAMPOID ? "timestamp" : "timestamptz";
+
+	if (ts_kind != NULL && strcmp(kind, ts_kind) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s column \"%s\" of %s is now of type %s, not %s as when the pipeline was set up",
+						role, ts_col, RelationName(relid), format_type_be(ts_type), ts_kind),
+				 errhint("Set the pipeline's columns again with churn.alter_pipeline.")));
+	return kind;
 }
 
 /*
@@ -142,26 +204,37 @@ static const char *
 CaptureCheckColumns(Oid relid, const char *customer_col, const char *ts_col,
 					const char *amount_col, const char *ts_kind, CaptureReader *reader)
 {
-	const char *kind;
-
 	reader->customer_att = CheckColumn(relid, customer_col, "customer", CustomerTypes,
-									   lengthof(CustomerTypes),
-									   "text, varchar, char, name, smallint, integer, bigint, numeric or uuid",
+									   lengthof(CustomerTypes), CUSTOMER_TYPES, SOURCE_COLUMNS_HINT,
 									   &reader->customer_type);
 	reader->ts_att = CheckColumn(relid, ts_col, "time", TimestampTypes, lengthof(TimestampTypes),
-								 "date, timestamp or timestamptz", &reader->ts_type);
-	reader->amount_att = CheckColumn(relid, amount_col, "amount", AmountTypes, lengthof(AmountTypes),
-									 "smallint, integer, bigint, numeric, real or double precision",
-									 &reader->amount_type);
-	kind = reader->ts_type == DATEOID ? "date" :
-		reader->ts_type == TIMESTAMPOID ? "timestamp" : "timestamptz";
-	if (ts_kind != NULL && strcmp(kind, ts_kind) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("time column \"%s\" of %s is now of type %s, not %s as when the pipeline was set up",
-						ts_col, RelationName(relid), format_type_be(reader->ts_type), ts_kind),
-				 errhint("Set the pipeline's columns again with churn.alter_pipeline.")));
-	return kind;
+								 TIMESTAMP_TYPES, SOURCE_COLUMNS_HINT, &reader->ts_type);
+	reader->value_att = CheckColumn(relid, amount_col, "amount", AmountTypes, lengthof(AmountTypes),
+									NUMBER_TYPES, SOURCE_COLUMNS_HINT, &reader->value_type);
+	reader->kind_att = InvalidAttrNumber;
+	reader->kind_type = InvalidOid;
+	return CheckTimeKind(relid, ts_col, "time", reader->ts_type, ts_kind);
+}
+
+/*
+ * Check the four columns of a pipeline's events relation and set up their
+ * reader: customer and time as for the source, the kind a built-in text
+ * type, the rating a built-in number type.  Returns the time column's kind.
+ */
+static const char *
+CaptureCheckEventColumns(Oid relid, const char *customer_col, const char *ts_col, const char *kind_col,
+						 const char *rating_col, const char *ts_kind, CaptureReader *reader)
+{
+	reader->customer_att = CheckColumn(relid, customer_col, "event customer", CustomerTypes,
+									   lengthof(CustomerTypes), CUSTOMER_TYPES, EVENT_COLUMNS_HINT,
+									   &reader->customer_type);
+	reader->ts_att = CheckColumn(relid, ts_col, "event time", TimestampTypes, lengthof(TimestampTypes),
+								 TIMESTAMP_TYPES, EVENT_COLUMNS_HINT, &reader->ts_type);
+	reader->kind_att = CheckColumn(relid, kind_col, "event kind", KindTypes, lengthof(KindTypes),
+								   "text, varchar, char or name", EVENT_COLUMNS_HINT, &reader->kind_type);
+	reader->value_att = CheckColumn(relid, rating_col, "event rating", AmountTypes, lengthof(AmountTypes),
+									NUMBER_TYPES, EVENT_COLUMNS_HINT, &reader->value_type);
+	return CheckTimeKind(relid, ts_col, "event time", reader->ts_type, ts_kind);
 }
 
 /*
@@ -205,6 +278,78 @@ pipeline_check_columns(PG_FUNCTION_ARGS)
 														  text_to_cstring(PG_GETARG_TEXT_PP(4)))));
 }
 
+/*
+ * Check the columns of a pipeline's events relation (see
+ * CaptureCheckEventColumns); ts_kind, when given, is the kind recorded for
+ * the pipeline.  Returns the kind.
+ */
+const char *
+PipelineCheckEventColumns(Oid relid, const char *customer_col, const char *ts_col, const char *kind_col,
+						  const char *rating_col, const char *ts_kind)
+{
+	CaptureReader reader;
+
+	return CaptureCheckEventColumns(relid, customer_col, ts_col, kind_col, rating_col, ts_kind, &reader);
+}
+
+/*
+ * churn.pipeline_check_event_columns(events, customer_col, ts_col,
+ * kind_col, rating_col, ts_kind): the time column's kind, or an error;
+ * ts_kind NULL skips the comparison with the kind recorded for a pipeline.
+ */
+Datum
+pipeline_check_event_columns(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+
+	for (int i = 0; i < 5; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the events relation and its column names must not be NULL")));
+	relid = PG_GETARG_OID(0);
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	PG_RETURN_TEXT_P(cstring_to_text(PipelineCheckEventColumns(relid,
+															   NameStr(*PG_GETARG_NAME(1)),
+															   NameStr(*PG_GETARG_NAME(2)),
+															   NameStr(*PG_GETARG_NAME(3)),
+															   NameStr(*PG_GETARG_NAME(4)),
+															   PG_ARGISNULL(5) ? NULL :
+															   text_to_cstring(PG_GETARG_TEXT_PP(5)))));
+}
+
+/*
+ * churn.pipeline_event_check(day, kind, rating): the event's kind as
+ * churn.engagement_agg names it when a refresh keeps the event, NULL when
+ * it skips (and counts) it: no kind or an unknown one, a rating on a kind
+ * other than review, a rating outside 1-5 or NaN, a day that is infinite or
+ * beyond what a timestamp holds.
+ */
+Datum
+pipeline_event_check(PG_FUNCTION_ARGS)
+{
+	DateADT		day;
+	text	   *kind;
+	int			code;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	day = PG_GETARG_DATEADT(0);
+	/* a day away from both ends of the timestamp range, in any time zone */
+	if (DATE_NOT_FINITE(day) || day <= DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE ||
+		day >= TIMESTAMP_END_JULIAN - POSTGRES_EPOCH_JDATE - 1)
+		PG_RETURN_NULL();
+	kind = PG_GETARG_TEXT_PP(1);
+	code = EngagementEventCode(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind), !PG_ARGISNULL(2),
+							   PG_ARGISNULL(2) ? 0 : PG_GETARG_FLOAT8(2));
+	if (code < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(EngagementKindNames[code]));
+}
+
 /* Read the pipeline's row as the extension's owner. */
 static CaptureConfig
 CaptureLoadConfig(int32 pipeline_id)
@@ -218,7 +363,10 @@ CaptureLoadConfig(int32 pipeline_id)
 	ChurnBecomeExtensionOwner(&sw);
 	if (SPI_execute_with_args("SELECT source::pg_catalog.oid, customer_col::pg_catalog.text, "
 							  "ts_col::pg_catalog.text, amount_col::pg_catalog.text, ts_kind, time_zone, "
-							  "capture OPERATOR(pg_catalog.=) 'trigger' "
+							  "capture OPERATOR(pg_catalog.=) 'trigger', events::pg_catalog.oid, "
+							  "event_customer_col::pg_catalog.text, event_ts_col::pg_catalog.text, "
+							  "event_kind_col::pg_catalog.text, event_rating_col::pg_catalog.text, "
+							  "event_ts_kind, event_capture OPERATOR(pg_catalog.=) 'trigger' "
 							  "FROM churn.pipeline WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "pipeline look-up failed");
@@ -227,6 +375,7 @@ CaptureLoadConfig(int32 pipeline_id)
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		Datum		d;
 
 		cfg.found = true;
 		cfg.source = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
@@ -236,9 +385,56 @@ CaptureLoadConfig(int32 pipeline_id)
 		cfg.ts_kind = SPI_getvalue(tup, desc, 5);
 		cfg.time_zone = SPI_getvalue(tup, desc, 6);
 		cfg.trigger_capture = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		d = SPI_getbinval(tup, desc, 8, &isnull);
+		cfg.events = isnull ? InvalidOid : DatumGetObjectId(d);
+		cfg.event_customer_col = SPI_getvalue(tup, desc, 9);
+		cfg.event_ts_col = SPI_getvalue(tup, desc, 10);
+		cfg.event_kind_col = SPI_getvalue(tup, desc, 11);
+		cfg.event_rating_col = SPI_getvalue(tup, desc, 12);
+		cfg.event_ts_kind = SPI_getvalue(tup, desc, 13);
+		d = SPI_getbinval(tup, desc, 14, &isnull);
+		cfg.event_trigger_capture = !isnull && DatumGetBool(d);
 	}
 	ChurnRestorePrivileges(&sw);
 	return cfg;
+}
+
+/* A text value of a built-in type; char(n) loses its padding, as the cast to text does. */
+static char *
+CaptureText(FmgrInfo *out, Oid type, Datum d)
+{
+	char	   *s = OutputFunctionCall(out, d);
+
+	if (type == BPCHAROID)
+	{
+		int			len = strlen(s);
+
+		while (len > 0 && s[len - 1] == ' ')
+			len--;
+		s[len] = '\0';
+	}
+	return s;
+}
+
+/* A value of a built-in number type as float8. */
+static float8
+CaptureNumber(Oid type, Datum d)
+{
+	switch (type)
+	{
+		case INT2OID:
+			return (float8) DatumGetInt16(d);
+		case INT4OID:
+			return (float8) DatumGetInt32(d);
+		case INT8OID:
+			return (float8) DatumGetInt64(d);
+		case FLOAT4OID:
+			return (float8) DatumGetFloat4(d);
+		case FLOAT8OID:
+			return DatumGetFloat8(d);
+		default:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+	}
 }
 
 /* Convert one source row with built-in functions only. */
@@ -249,24 +445,10 @@ CaptureConvert(CaptureReader *rd, TupleTableSlot *slot, CaptureRow *row)
 	Datum		d;
 
 	d = slot_getattr(slot, rd->customer_att, &isnull);
-	row->customer = NULL;
-	if (!isnull)
-	{
-		char	   *s = OutputFunctionCall(&rd->customer_out, d);
-
-		/* char(n) -> text drops the padding, as the cast does */
-		if (rd->customer_type == BPCHAROID)
-		{
-			int			len = strlen(s);
-
-			while (len > 0 && s[len - 1] == ' ')
-				len--;
-			s[len] = '\0';
-		}
-		row->customer = s;
-	}
+	row->customer = isnull ? NULL : CaptureText(&rd->customer_out, rd->customer_type, d);
 
 	d = slot_getattr(slot, rd->ts_att, &row->day_null);
+	row->day = 0;
 	if (!row->day_null)
 	{
 		if (rd->ts_type == TIMESTAMPTZOID)
@@ -276,32 +458,16 @@ CaptureConvert(CaptureReader *rd, TupleTableSlot *slot, CaptureRow *row)
 		row->day = DatumGetDateADT(d);
 	}
 
-	d = slot_getattr(slot, rd->amount_att, &row->amount_null);
-	row->amount = 0;
-	if (!row->amount_null)
+	row->kind = NULL;
+	if (rd->kind_att != InvalidAttrNumber)
 	{
-		switch (rd->amount_type)
-		{
-			case INT2OID:
-				row->amount = (float8) DatumGetInt16(d);
-				break;
-			case INT4OID:
-				row->amount = (float8) DatumGetInt32(d);
-				break;
-			case INT8OID:
-				row->amount = (float8) DatumGetInt64(d);
-				break;
-			case FLOAT4OID:
-				row->amount = (float8) DatumGetFloat4(d);
-				break;
-			case FLOAT8OID:
-				row->amount = DatumGetFloat8(d);
-				break;
-			default:
-				row->amount = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
-				break;
-		}
+		d = slot_getattr(slot, rd->kind_att, &isnull);
+		if (!isnull)
+			row->kind = CaptureText(&rd->kind_out, rd->kind_type, d);
 	}
+
+	d = slot_getattr(slot, rd->value_att, &row->value_null);
+	row->value = row->value_null ? 0 : CaptureNumber(rd->value_type, d);
 }
 
 /* Start reading a transition table from its beginning with a read pointer of our own. */
@@ -314,50 +480,63 @@ CaptureRewind(Tuplestorestate *store)
 	tuplestore_rescan(store);
 }
 
-/* Write queued rows (or, with n < 0, a re-read request) as the extension's owner. */
+/*
+ * Write a batch of rows to the stream's queue (or, with batch NULL, a
+ * re-read request) as the extension's owner.
+ */
 static void
-CaptureEnqueue(int32 pipeline_id, ArrayBuildState *cust, ArrayBuildState *days,
-			   ArrayBuildState *amounts, int n)
+CaptureEnqueue(int32 pipeline_id, CaptureStream stream, CaptureBatch *batch)
 {
 	ChurnPrivilegeSwitch sw;
-	Oid			argtypes[4] = {INT4OID, TEXTARRAYOID, DATEARRAYOID, FLOAT8ARRAYOID};
-	Datum		args[4];
+	bool		events = stream == CAPTURE_EVENTS;
+	Oid			argtypes[5] = {INT4OID, TEXTARRAYOID, DATEARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID};
+	Datum		args[5];
+	int			nargs = 1;
+	const char *sql;
 	int			ret;
 
 	args[0] = Int32GetDatum(pipeline_id);
-	if (n > 0)
+	if (batch == NULL)
+		sql = events ? "INSERT INTO churn.pipeline_event_queue (pipeline_id, rebuild) VALUES ($1, true)" :
+			"INSERT INTO churn.pipeline_queue (pipeline_id, rebuild) VALUES ($1, true)";
+	else
 	{
-		args[1] = makeArrayResult(cust, CurrentMemoryContext);
-		args[2] = makeArrayResult(days, CurrentMemoryContext);
-		args[3] = makeArrayResult(amounts, CurrentMemoryContext);
+		args[1] = makeArrayResult(batch->customers, CurrentMemoryContext);
+		args[2] = makeArrayResult(batch->days, CurrentMemoryContext);
+		args[3] = makeArrayResult(batch->values, CurrentMemoryContext);
+		nargs = 4;
+		if (events)
+		{
+			args[4] = makeArrayResult(batch->kinds, CurrentMemoryContext);
+			nargs = 5;
+		}
+		sql = events ?
+			"INSERT INTO churn.pipeline_event_queue (pipeline_id, customer_id, day, rating, kind) "
+			"SELECT $1, u.c, u.d, u.r, u.k FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+			"pg_catalog.unnest($4), pg_catalog.unnest($5)) u(c, d, r, k)" :
+			"INSERT INTO churn.pipeline_queue (pipeline_id, customer_id, day, amount) "
+			"SELECT $1, u.c, u.d, u.a FROM ROWS FROM (pg_catalog.unnest($2), "
+			"pg_catalog.unnest($3), pg_catalog.unnest($4)) u(c, d, a)";
 	}
 	ChurnBecomeExtensionOwner(&sw);
-	if (n > 0)
-		ret = SPI_execute_with_args("INSERT INTO churn.pipeline_queue (pipeline_id, customer_id, day, amount) "
-									"SELECT $1, u.c, u.d, u.a FROM ROWS FROM (pg_catalog.unnest($2), "
-									"pg_catalog.unnest($3), pg_catalog.unnest($4)) u(c, d, a)",
-									4, argtypes, args, NULL, false, 0);
-	else
-		ret = SPI_execute_with_args("INSERT INTO churn.pipeline_queue (pipeline_id, rebuild) VALUES ($1, true)",
-									1, argtypes, args, NULL, false, 0);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not write the pipeline queue: %d", ret);
 	ChurnRestorePrivileges(&sw);
 }
 
-/* Queue the purchases of an INSERT, in batches. */
+/* Queue the purchases or events of an INSERT, in batches. */
 static void
-CaptureInserted(int32 pipeline_id, CaptureReader *rd, Tuplestorestate *store, TupleDesc desc)
+CaptureInserted(int32 pipeline_id, CaptureStream stream, CaptureReader *rd, Tuplestorestate *store,
+				TupleDesc desc)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "churn capture batch",
 													ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt = MemoryContextSwitchTo(batch_cxt);
-	ArrayBuildState *cust = NULL;
-	ArrayBuildState *days = NULL;
-	ArrayBuildState *amounts = NULL;
-	int			n = 0;
+	CaptureBatch batch;
 
+	memset(&batch, 0, sizeof(batch));
 	CaptureRewind(store);
 	for (;;)
 	{
@@ -368,22 +547,26 @@ CaptureInserted(int32 pipeline_id, CaptureReader *rd, Tuplestorestate *store, Tu
 		if (more)
 		{
 			CaptureConvert(rd, slot, &row);
-			/* rows without a customer or a time are not purchases */
+			/* rows without a customer or a time are not purchases or events */
 			if (row.customer != NULL && !row.day_null)
 			{
-				cust = accumArrayResult(cust, CStringGetTextDatum(row.customer), false, TEXTOID, batch_cxt);
-				days = accumArrayResult(days, DateADTGetDatum(row.day), false, DATEOID, batch_cxt);
-				amounts = accumArrayResult(amounts, Float8GetDatum(row.amount), row.amount_null,
-										   FLOAT8OID, batch_cxt);
-				n++;
+				batch.customers = accumArrayResult(batch.customers, CStringGetTextDatum(row.customer), false,
+												   TEXTOID, batch_cxt);
+				batch.days = accumArrayResult(batch.days, DateADTGetDatum(row.day), false, DATEOID, batch_cxt);
+				if (stream == CAPTURE_EVENTS)
+					batch.kinds = accumArrayResult(batch.kinds,
+												   row.kind ? CStringGetTextDatum(row.kind) : (Datum) 0,
+												   row.kind == NULL, TEXTOID, batch_cxt);
+				batch.values = accumArrayResult(batch.values, Float8GetDatum(row.value), row.value_null,
+												FLOAT8OID, batch_cxt);
+				batch.n++;
 			}
 		}
-		if (n > 0 && (!more || n >= CAPTURE_BATCH_ROWS))
+		if (batch.n > 0 && (!more || batch.n >= CAPTURE_BATCH_ROWS))
 		{
-			CaptureEnqueue(pipeline_id, cust, days, amounts, n);
+			CaptureEnqueue(pipeline_id, stream, &batch);
 			MemoryContextReset(batch_cxt);
-			cust = days = amounts = NULL;
-			n = 0;
+			memset(&batch, 0, sizeof(batch));
 		}
 		if (!more)
 			break;
@@ -393,27 +576,45 @@ CaptureInserted(int32 pipeline_id, CaptureReader *rd, Tuplestorestate *store, Tu
 	ExecDropSingleTupleTableSlot(slot);
 }
 
+/* Order of two optional strings, NULL first; *decided is set when they differ. */
+static int
+CompareOptionalText(const char *x, const char *y, bool *decided)
+{
+	int			c;
+
+	*decided = true;
+	if ((x == NULL) != (y == NULL))
+		return x == NULL ? -1 : 1;
+	if (x != NULL && (c = strcmp(x, y)) != 0)
+		return c;
+	*decided = false;
+	return 0;
+}
+
 /* Order of reduced rows, NULLs first in each field. */
 static int
 CaptureRowCompare(const void *a, const void *b)
 {
 	const CaptureRow *x = (const CaptureRow *) a;
 	const CaptureRow *y = (const CaptureRow *) b;
+	bool		decided;
 	int			c;
 
-	if ((x->customer == NULL) != (y->customer == NULL))
-		return x->customer == NULL ? -1 : 1;
-	if (x->customer != NULL && (c = strcmp(x->customer, y->customer)) != 0)
+	c = CompareOptionalText(x->customer, y->customer, &decided);
+	if (decided)
 		return c;
 	if (x->day_null != y->day_null)
 		return x->day_null ? -1 : 1;
 	if (!x->day_null && x->day != y->day)
 		return x->day < y->day ? -1 : 1;
-	if (x->amount_null != y->amount_null)
-		return x->amount_null ? -1 : 1;
-	if (x->amount_null)
+	c = CompareOptionalText(x->kind, y->kind, &decided);
+	if (decided)
+		return c;
+	if (x->value_null != y->value_null)
+		return x->value_null ? -1 : 1;
+	if (x->value_null)
 		return 0;
-	return float8_cmp_internal(x->amount, y->amount);
+	return float8_cmp_internal(x->value, y->value);
 }
 
 /* All rows of a transition table, reduced and sorted; *n gets their number. */
@@ -441,7 +642,7 @@ CaptureSortedRows(CaptureReader *rd, Tuplestorestate *store, TupleDesc desc, int
 	return rows;
 }
 
-/* Does an UPDATE change any purchase (customer, day or amount)? */
+/* Does an UPDATE change any purchase or event (any of the fields a pipeline keeps)? */
 static bool
 CaptureUpdateChanges(CaptureReader *rd, TriggerData *trig, TupleDesc desc)
 {
@@ -458,37 +659,83 @@ CaptureUpdateChanges(CaptureReader *rd, TriggerData *trig, TupleDesc desc)
 	return false;
 }
 
+/* The stream a capture trigger serves, from its arguments; an error for a trigger not made by a pipeline. */
+static CaptureStream
+CaptureTriggerStream(FunctionCallInfo fcinfo)
+{
+	TriggerData *trig = (TriggerData *) fcinfo->context;
+	int			nargs;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trig->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trig->tg_event))
+		nargs = -1;
+	else
+		nargs = trig->tg_trigger->tgnargs;
+	if (nargs == 2 && strcmp(trig->tg_trigger->tgargs[1], "events") == 0)
+		return CAPTURE_EVENTS;
+	if (nargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("churn.pipeline_capture is installed by churn.create_pipeline only")));
+	return CAPTURE_PURCHASES;
+}
+
+/* Is the trigger still the pipeline's capture of this relation (not one left on another table, nor of a pipeline that re-reads it anyway)? */
+static bool
+CaptureServes(CaptureConfig *cfg, CaptureStream stream, Oid relid)
+{
+	if (!cfg->found)
+		return false;
+	if (stream == CAPTURE_PURCHASES)
+		return cfg->source == relid && cfg->trigger_capture;
+	return OidIsValid(cfg->events) && cfg->events == relid && cfg->event_trigger_capture;
+}
+
+/* Check the columns of the relation a trigger serves and set up their reader. */
+static void
+CaptureSetUp(CaptureConfig *cfg, CaptureStream stream, Oid relid, CaptureReader *rd)
+{
+	Oid			outfunc;
+	bool		varlena;
+
+	memset(rd, 0, sizeof(*rd));
+	if (stream == CAPTURE_PURCHASES)
+		(void) CaptureCheckColumns(relid, cfg->customer_col, cfg->ts_col, cfg->amount_col, cfg->ts_kind, rd);
+	else
+	{
+		(void) CaptureCheckEventColumns(relid, cfg->event_customer_col, cfg->event_ts_col,
+										cfg->event_kind_col, cfg->event_rating_col, cfg->event_ts_kind, rd);
+		getTypeOutputInfo(rd->kind_type, &outfunc, &varlena);
+		fmgr_info(outfunc, &rd->kind_out);
+	}
+	/* built-in types only (checked above): their output functions are built-in */
+	getTypeOutputInfo(rd->customer_type, &outfunc, &varlena);
+	fmgr_info(outfunc, &rd->customer_out);
+	rd->time_zone = cstring_to_text(cfg->time_zone);
+}
+
 /*
- * The statement trigger on a pipeline source (installed by
- * churn.create_pipeline; its argument is the pipeline id).
+ * The statement trigger on a pipeline source or events relation (installed
+ * by churn.create_pipeline; its arguments are the pipeline id, and
+ * 'events' on the events relation).
  */
 Datum
 pipeline_capture(PG_FUNCTION_ARGS)
 {
 	TriggerData *trig = (TriggerData *) fcinfo->context;
-	TriggerEvent ev;
-	int32		pipeline_id;
+	CaptureStream stream = CaptureTriggerStream(fcinfo);
+	TriggerEvent ev = trig->tg_event;
+	Oid			relid = RelationGetRelid(trig->tg_relation);
+	TupleDesc	desc = RelationGetDescr(trig->tg_relation);
+	int32		pipeline_id = pg_strtoint32(trig->tg_trigger->tgargs[0]);
 	CaptureConfig cfg;
 	CaptureReader rd;
-	Oid			relid;
-	TupleDesc	desc;
 	bool		rebuild = false;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trig->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(trig->tg_event) || trig->tg_trigger->tgnargs != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("churn.pipeline_capture is installed by churn.create_pipeline only")));
-	ev = trig->tg_event;
-	relid = RelationGetRelid(trig->tg_relation);
-	desc = RelationGetDescr(trig->tg_relation);
-	pipeline_id = pg_strtoint32(trig->tg_trigger->tgargs[0]);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	cfg = CaptureLoadConfig(pipeline_id);
-	/* a trigger left on another table, or a pipeline that re-reads anyway */
-	if (!cfg.found || cfg.source != relid || !cfg.trigger_capture)
+	if (!CaptureServes(&cfg, stream, relid))
 	{
 		SPI_finish();
 		return PointerGetDatum(NULL);
@@ -498,17 +745,9 @@ pipeline_capture(PG_FUNCTION_ARGS)
 		rebuild = true;
 	else
 	{
-		Oid			outfunc;
-		bool		varlena;
-
-		(void) CaptureCheckColumns(relid, cfg.customer_col, cfg.ts_col, cfg.amount_col, cfg.ts_kind, &rd);
-		/* built-in types only (checked above): their output functions are built-in */
-		getTypeOutputInfo(rd.customer_type, &outfunc, &varlena);
-		fmgr_info(outfunc, &rd.customer_out);
-		rd.time_zone = cstring_to_text(cfg.time_zone);
-
+		CaptureSetUp(&cfg, stream, relid, &rd);
 		if (TRIGGER_FIRED_BY_INSERT(ev))
-			CaptureInserted(pipeline_id, &rd, trig->tg_newtable, desc);
+			CaptureInserted(pipeline_id, stream, &rd, trig->tg_newtable, desc);
 		else if (TRIGGER_FIRED_BY_DELETE(ev))
 		{
 			TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
@@ -521,7 +760,7 @@ pipeline_capture(PG_FUNCTION_ARGS)
 			rebuild = CaptureUpdateChanges(&rd, trig, desc);
 	}
 	if (rebuild)
-		CaptureEnqueue(pipeline_id, NULL, NULL, NULL, -1);
+		CaptureEnqueue(pipeline_id, stream, NULL);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

@@ -73,8 +73,8 @@ const DayLogSpec EngagementSpec = {
 	EngagementCmp, EngagementAbsorb
 };
 
-/* Kind name to code, or -1. */
-static int
+/* Kind name to code (ASCII case-insensitive), or -1. */
+int
 EngagementKindCode(const char *name, int len)
 {
 	for (int k = 0; k < ENGAGEMENT_NKINDS; k++)
@@ -503,23 +503,32 @@ engagement_features(PG_FUNCTION_ARGS)
 }
 
 /*
- * event_valid(kind, rating): would churn.engagement_agg accept this event?
- * A known kind (any case) and a rating that is NULL or in [1, 5].  Callers
- * that skip events rather than fail on them filter with it.
+ * The kind code of an event that pipelines and backtests keep, or -1 for
+ * one they skip (and count): no kind or an unknown one, a rating on a kind
+ * other than review, a rating outside 1-5 or NaN.  has_rating false means
+ * the rating is NULL.
  */
+int
+EngagementEventCode(const char *kind, int len, bool has_rating, float8 rating)
+{
+	int			code = EngagementKindCode(kind, len);
+
+	if (code < 0)
+		return -1;
+	if (has_rating && (code != ENGAGEMENT_REVIEW || isnan(rating) || rating < 1.0 || rating > 5.0))
+		return -1;
+	return code;
+}
+
+/* event_valid(kind, rating): would a pipeline or a backtest keep this event (EngagementEventCode)? */
 Datum
 event_valid(PG_FUNCTION_ARGS)
 {
 	text	   *kind;
-	float8		rating;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
 	kind = PG_GETARG_TEXT_PP(0);
-	if (EngagementKindCode(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind)) < 0)
-		PG_RETURN_BOOL(false);
-	if (PG_ARGISNULL(1))
-		PG_RETURN_BOOL(true);
-	rating = PG_GETARG_FLOAT8(1);
-	PG_RETURN_BOOL(!isnan(rating) && rating >= 1.0 && rating <= 5.0);
+	PG_RETURN_BOOL(EngagementEventCode(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind), !PG_ARGISNULL(1),
+									   PG_ARGISNULL(1) ? 0 : PG_GETARG_FLOAT8(1)) >= 0);
 }

@@ -34,6 +34,11 @@ typedef struct EngagementDay
 extern const DayLogSpec EngagementSpec;
 extern const char *const EngagementKindNames[ENGAGEMENT_NKINDS];
 
+extern int	EngagementKindCode(const char *name, int len);
+
+/* Kind code of an event pipelines and backtests keep, or -1 (unknown kind, bad rating). */
+extern int	EngagementEventCode(const char *kind, int len, bool has_rating, float8 rating);
+
 static inline const EngagementDay *
 EngagementDays(const DayLog *log)
 {

@@ -11,7 +11,8 @@
  * back in the pipeline owner's rights inside a security-restricted
  * operation (as REFRESH MATERIALIZED VIEW does), so a pipeline can never
  * read what its owner could not, and nothing in the source can change role
- * or leave objects behind.
+ * or leave objects behind.  The same holds for the pipeline's events
+ * relation (0.3.0), read by pipeline_read_events.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +34,7 @@
 
 PG_FUNCTION_INFO_V1(pipeline_dispatch);
 PG_FUNCTION_INFO_V1(pipeline_read);
+PG_FUNCTION_INFO_V1(pipeline_read_events);
 
 #define READ_BATCH_ROWS 1000
 
@@ -246,101 +248,77 @@ SourceDayExpression(const char *ts_col, const char *ts_kind)
 	return NULL;				/* keep the compiler quiet */
 }
 
+/* What reading one relation of a pipeline needs. */
+typedef struct PipelineReadSpec
+{
+	const char *name;			/* the pipeline's */
+	Oid			owner;
+	Oid			relid;
+	const char *what;			/* "source" or "events relation", for messages */
+	const char *hint;			/* when that relation is gone */
+	const char *time_zone;
+	char	   *query;			/* run with the owner's rights; set after the checks */
+} PipelineReadSpec;
+
+/* Check that the pipeline's owner and the relation to read still exist. */
+static void
+PipelineReadCheck(PipelineReadSpec *spec)
+{
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(spec->owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the role that owned pipeline \"%s\" no longer exists", spec->name),
+				 errhint("A superuser can give the pipeline to another role with churn.alter_pipeline(name, owner => ...).")));
+	if (get_rel_name(spec->relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the %s of pipeline \"%s\" no longer exists", spec->what, spec->name),
+				 errhint("%s", spec->hint)));
+}
+
+/* The relation to read, schema-qualified and quoted. */
+static char *
+PipelineReadRelation(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+}
+
 /*
- * Read a pipeline's whole source as one history per customer, with the
- * owner's rights.  The first row carries only the snapshot the source was
- * read with (customer_id NULL), so that purchases captured by the trigger
- * and already visible to it are not counted twice.
+ * Run spec->query with the owner's rights, inside a security-restricted
+ * operation with a fixed search_path and the pipeline's time zone, into the
+ * result set: first a row with only the snapshot the relation is read with
+ * (the last result column), then one row per query row (the other
+ * columns).  Needs SPI.
  */
-Datum
-pipeline_read(PG_FUNCTION_ARGS)
+static void
+PipelineReadRun(FunctionCallInfo fcinfo, PipelineReadSpec *spec)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int32		pipeline_id = PG_GETARG_INT32(0);
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(pipeline_id)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	char	   *name;
-	Oid			owner;
-	Oid			source;
-	char	   *customer_col;
-	char	   *ts_col;
-	char	   *amount_col;
-	char	   *ts_kind;
-	char	   *time_zone;
-	char	   *relname;
-	char	   *nspname;
-	char	   *query;
+	int			natts = rsinfo->setDesc->natts;
+	Datum	   *values = palloc(natts * sizeof(Datum));
+	bool	   *nulls = palloc(natts * sizeof(bool));
 	Oid			save_userid;
 	int			save_sec;
 	int			nest;
-	Datum		values[3];
-	bool		nulls[3];
 	Portal		portal;
-
-	ChurnMaterializeSRF(fcinfo);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT name, owner::pg_catalog.oid, source::pg_catalog.oid, "
-							  "customer_col::pg_catalog.text, ts_col::pg_catalog.text, "
-							  "amount_col::pg_catalog.text, ts_kind, time_zone "
-							  "FROM churn.pipeline WHERE pipeline_id = $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "pipeline look-up failed");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("pipeline %d does not exist", pipeline_id)));
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	name = SPI_getvalue(tup, desc, 1);
-	owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-	source = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
-	customer_col = SPI_getvalue(tup, desc, 4);
-	ts_col = SPI_getvalue(tup, desc, 5);
-	amount_col = SPI_getvalue(tup, desc, 6);
-	ts_kind = SPI_getvalue(tup, desc, 7);
-	time_zone = SPI_getvalue(tup, desc, 8);
-
-	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("the role that owned pipeline \"%s\" no longer exists", name),
-				 errhint("A superuser can give the pipeline to another role with churn.alter_pipeline(name, owner => ...).")));
-	relname = get_rel_name(source);
-	if (relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the source of pipeline \"%s\" no longer exists", name),
-				 errhint("Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).")));
-	/* a column retyped since the pipeline was set up fails here, before any read */
-	(void) PipelineCheckColumns(source, customer_col, ts_col, amount_col, ts_kind);
-	nspname = get_namespace_name(get_rel_namespace(source));
-	query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8) "
-					 "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
-					 quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind),
-					 quote_identifier(amount_col), quote_qualified_identifier(nspname, relname),
-					 quote_identifier(customer_col), quote_identifier(ts_col));
 
 	/* from here on, the pipeline owner's rights and nothing more */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+	SetUserIdAndSecContext(spec->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	nest = ChurnLockSearchPath();
-	(void) set_config_option("TimeZone", time_zone, PGC_USERSET, PGC_S_SESSION,
+	(void) set_config_option("TimeZone", spec->time_zone, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	PushActiveSnapshot(GetTransactionSnapshot());
 
 	if (SPI_execute("SELECT pg_catalog.pg_current_snapshot()", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not read the current snapshot");
-	memset(nulls, true, sizeof(nulls));
-	values[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[2]);
+	memset(nulls, true, natts * sizeof(bool));
+	values[natts - 1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[natts - 1]);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 
-	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+	portal = SPI_cursor_open_with_args(NULL, spec->query, 0, NULL, NULL, NULL, true, 0);
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -349,9 +327,9 @@ pipeline_read(PG_FUNCTION_ARGS)
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			values[0] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &nulls[0]);
-			values[1] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &nulls[1]);
-			nulls[2] = true;
+			for (int c = 0; c < natts - 1; c++)
+				values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+			nulls[natts - 1] = true;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		SPI_freetuptable(SPI_tuptable);
@@ -361,6 +339,138 @@ pipeline_read(PG_FUNCTION_ARGS)
 	PopActiveSnapshot();
 	AtEOXact_GUC(true, nest);
 	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/* Look up a pipeline's row as the caller (the extension's owner); the tuple is SPI_tuptable->vals[0]. */
+static void
+PipelineReadLookUp(int32 pipeline_id, const char *columns)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(pipeline_id)};
+	char	   *sql = psprintf("SELECT %s FROM churn.pipeline WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
+							   columns);
+
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pipeline look-up failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline %d does not exist", pipeline_id)));
+}
+
+/*
+ * Read a pipeline's whole source as one history per customer, with the
+ * owner's rights.  The first row carries only the snapshot the source was
+ * read with (customer_id NULL), so that purchases captured by the trigger
+ * and already visible to it are not counted twice.
+ */
+Datum
+pipeline_read(PG_FUNCTION_ARGS)
+{
+	PipelineReadSpec spec;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	char	   *customer_col;
+	char	   *ts_col;
+	char	   *amount_col;
+	char	   *ts_kind;
+
+	ChurnMaterializeSRF(fcinfo);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PipelineReadLookUp(PG_GETARG_INT32(0),
+					   "name, owner::pg_catalog.oid, source::pg_catalog.oid, customer_col::pg_catalog.text, "
+					   "ts_col::pg_catalog.text, amount_col::pg_catalog.text, ts_kind, time_zone");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	spec.name = SPI_getvalue(tup, desc, 1);
+	spec.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	spec.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	spec.what = "source";
+	spec.hint = "Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).";
+	customer_col = SPI_getvalue(tup, desc, 4);
+	ts_col = SPI_getvalue(tup, desc, 5);
+	amount_col = SPI_getvalue(tup, desc, 6);
+	ts_kind = SPI_getvalue(tup, desc, 7);
+	spec.time_zone = SPI_getvalue(tup, desc, 8);
+
+	PipelineReadCheck(&spec);
+	/* a column retyped since the pipeline was set up fails here, before any read */
+	(void) PipelineCheckColumns(spec.relid, customer_col, ts_col, amount_col, ts_kind);
+	spec.query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8) "
+						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
+						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind),
+						  quote_identifier(amount_col), PipelineReadRelation(spec.relid),
+						  quote_identifier(customer_col), quote_identifier(ts_col));
+	PipelineReadRun(fcinfo, &spec);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * Read a pipeline's whole events relation as one churn.engagement per
+ * customer, with the owner's rights, and count per customer the rows it
+ * skips (churn.pipeline_event_check); rows without customer or time are
+ * not events and are not counted.  The first row carries only the
+ * snapshot, as in pipeline_read.
+ */
+Datum
+pipeline_read_events(PG_FUNCTION_ARGS)
+{
+	PipelineReadSpec spec;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		events;
+	char	   *customer_col;
+	char	   *ts_col;
+	char	   *kind_col;
+	char	   *rating_col;
+	char	   *ts_kind;
+
+	ChurnMaterializeSRF(fcinfo);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PipelineReadLookUp(PG_GETARG_INT32(0),
+					   "name, owner::pg_catalog.oid, events::pg_catalog.oid, "
+					   "event_customer_col::pg_catalog.text, event_ts_col::pg_catalog.text, "
+					   "event_kind_col::pg_catalog.text, event_rating_col::pg_catalog.text, event_ts_kind, "
+					   "time_zone");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	spec.name = SPI_getvalue(tup, desc, 1);
+	spec.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	events = SPI_getbinval(tup, desc, 3, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pipeline \"%s\" has no events relation", spec.name)));
+	spec.relid = DatumGetObjectId(events);
+	spec.what = "events relation";
+	spec.hint = "Point the pipeline at another relation with churn.alter_pipeline(name, events => ...), or stop reading events with events => NULL.";
+	customer_col = SPI_getvalue(tup, desc, 4);
+	ts_col = SPI_getvalue(tup, desc, 5);
+	kind_col = SPI_getvalue(tup, desc, 6);
+	rating_col = SPI_getvalue(tup, desc, 7);
+	ts_kind = SPI_getvalue(tup, desc, 8);
+	spec.time_zone = SPI_getvalue(tup, desc, 9);
+
+	PipelineReadCheck(&spec);
+	(void) PipelineCheckEventColumns(spec.relid, customer_col, ts_col, kind_col, rating_col, ts_kind);
+	/* the local day in the pipeline's time zone (TimeZone is set for the read) */
+	spec.query = psprintf("SELECT e.c, churn.engagement_agg(CASE WHEN e.k IS NOT NULL "
+						  "THEN (e.d)::pg_catalog.timestamptz END, e.k, e.r), "
+						  "pg_catalog.count(*) FILTER (WHERE e.k IS NULL) "
+						  "FROM (SELECT s.c, s.d, churn.pipeline_event_check(s.d, s.k, s.r) AS k, s.r "
+						  "FROM (SELECT (%s)::pg_catalog.text AS c, (%s)::pg_catalog.date AS d, "
+						  "(%s)::pg_catalog.text AS k, (%s)::pg_catalog.float8 AS r "
+						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL) s) e GROUP BY 1",
+						  quote_identifier(customer_col), quote_identifier(ts_col),
+						  quote_identifier(kind_col), quote_identifier(rating_col),
+						  PipelineReadRelation(spec.relid),
+						  quote_identifier(customer_col), quote_identifier(ts_col));
+	PipelineReadRun(fcinfo, &spec);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -31,10 +31,16 @@ extern Datum ChurnCallInternal(FunctionCallInfo fcinfo, const char *internal);
 /* capture.c */
 extern const char *PipelineCheckColumns(Oid relid, const char *customer_col, const char *ts_col,
 										const char *amount_col, const char *ts_kind);
+extern const char *PipelineCheckEventColumns(Oid relid, const char *customer_col, const char *ts_col,
+											 const char *kind_col, const char *rating_col,
+											 const char *ts_kind);
 
 extern Datum pipeline_dispatch(PG_FUNCTION_ARGS);
 extern Datum pipeline_read(PG_FUNCTION_ARGS);
+extern Datum pipeline_read_events(PG_FUNCTION_ARGS);
 extern Datum pipeline_capture(PG_FUNCTION_ARGS);
 extern Datum pipeline_check_columns(PG_FUNCTION_ARGS);
+extern Datum pipeline_check_event_columns(PG_FUNCTION_ARGS);
+extern Datum pipeline_event_check(PG_FUNCTION_ARGS);
 
 #endif							/* CHURN_PIPELINE_H */

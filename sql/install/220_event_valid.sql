@@ -5,4 +5,4 @@
 CREATE FUNCTION churn.event_valid(kind text, rating float8) RETURNS boolean
     AS 'MODULE_PATHNAME', 'event_valid' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION churn.event_valid(text, float8) IS
-    'true for an event churn.engagement_agg accepts: a known kind (visit, login, review, complaint, interaction; any case) and a rating that is NULL or in [1, 5]';
+    'true for an event pipelines and backtests keep: a known kind (visit, login, review, complaint, interaction; any case) and no rating, or a rating in [1, 5] on a review';

@@ -8,11 +8,40 @@
 --     pipeline that reuses a dropped one's name starts clean;
 --   - NOTIFY churn_refresh says only 'refreshed' (LISTEN cannot be
 --     restricted: applications read what they may see from the views);
---   - retention prunes runs of every status, failed ones included.
+--   - retention prunes runs of every status, failed ones included;
+--   - the events relation (part 910): captured events are merged like
+--     purchases, or the relation is read whole; events a refresh skips are
+--     counted in the run; every model scores with the engagement features.
 
 -- The customer's lifecycle stage as of the refresh (0.3.0, part 816).
 ALTER TABLE churn.pipeline_warning ADD COLUMN lifecycle text;
 COMMENT ON COLUMN churn.pipeline_warning.lifecycle IS 'new, active, lapsing or lost as of the refresh (churn.lifecycle)';
+
+-- What a run did with the events relation (0.3.0).
+ALTER TABLE churn.pipeline_run
+    ADD COLUMN event_mode text CHECK (event_mode IN ('full', 'incremental')),
+    ADD COLUMN new_event_rows bigint,
+    ADD COLUMN late_event_rows bigint,
+    ADD COLUMN skipped_event_rows bigint;
+COMMENT ON COLUMN churn.pipeline_run.event_mode IS
+    'full (the events relation was read whole) or incremental (captured events merged); NULL without events';
+COMMENT ON COLUMN churn.pipeline_run.new_event_rows IS 'captured events merged; NULL on a full read of the events';
+COMMENT ON COLUMN churn.pipeline_run.late_event_rows IS
+    'of the new events, those dated before the as_of of the previous refresh; NULL on a full read of the events';
+COMMENT ON COLUMN churn.pipeline_run.skipped_event_rows IS
+    'event rows skipped: no or unknown kind, a rating outside 1-5 or on a kind other than review, a day no timestamp holds';
+
+-- The engagement features the snapshot was scored with (0.3.0).
+ALTER TABLE churn.pipeline_warning ADD COLUMN engagement churn.engagement_features;
+COMMENT ON COLUMN churn.pipeline_warning.engagement IS
+    'engagement features as of the refresh over the pipeline''s window_days; NULL without events (or none by as_of)';
+
+CREATE FUNCTION churn.pipeline_read_events(pipeline_id int, OUT customer_id text, OUT engagement churn.engagement,
+                                           OUT skipped bigint, OUT snapshot pg_snapshot)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'pipeline_read_events' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION churn.pipeline_read_events(int) IS
+    'pipeline internal: the whole events relation as one engagement per customer and the rows skipped, read with the owner''s rights; the first row carries the snapshot used';
 
 -- Retention of one pipeline: finished runs and tier changes older than its
 -- run_retention go; the last 10 runs always stay.
@@ -68,14 +97,24 @@ BEGIN
                   HINT = 'Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).';
     END IF;
     PERFORM churn.pipeline_check_columns(p.source, p.customer_col, p.ts_col, p.amount_col, p.ts_kind);
+    IF p.events IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = p.events) THEN
+            RAISE EXCEPTION 'the events relation of pipeline "%" no longer exists', p.name
+                USING ERRCODE = 'undefined_table',
+                      HINT = 'Point the pipeline at another relation with churn.alter_pipeline(name, events => ...), or stop reading events with events => NULL.';
+        END IF;
+        PERFORM churn.pipeline_check_event_columns(p.events, p.event_customer_col, p.event_ts_col, p.event_kind_col,
+                                                   p.event_rating_col, p.event_ts_kind);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION churn.pipeline_begin(int, bigint) IS
-    'refresh step 0: lock the pipeline, open (or check) its run, check owner, source and column types';
+    'refresh step 0: lock the pipeline, open (or check) its run, check owner, source, events relation and column types';
 
 -- Step 1a: the whole source into the stored histories (first refresh,
 -- capture 'full', a changed state key or a rebuild request).  Captured rows
--- the read already saw are dropped from the queue.
+-- the read already saw are dropped from the queue.  A customer no longer in
+-- the source keeps their events (history NULL) or goes.
 CREATE FUNCTION churn.pipeline_merge_full(p churn.pipeline, run bigint, key text) RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
@@ -94,7 +133,14 @@ BEGIN
         RETURNING 1
     ), dc AS (
         DELETE FROM churn.pipeline_customer c
-        WHERE c.pipeline_id = p.pipeline_id
+        WHERE c.pipeline_id = p.pipeline_id AND c.engagement IS NULL
+          AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = c.customer_id)
+        RETURNING 1
+    ), dh AS (
+        -- (only a pipeline with events has customers with events)
+        UPDATE churn.pipeline_customer c SET history = NULL, touched_run = run
+        WHERE p.events IS NOT NULL AND c.pipeline_id = p.pipeline_id AND c.engagement IS NOT NULL
+          AND c.history IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = c.customer_id)
         RETURNING 1
     ), dw AS (
@@ -115,12 +161,12 @@ BEGIN
         UPDATE churn.pipeline_customer c SET history = r.history, touched_run = run
         FROM r
         WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id
-          AND c.history::text <> r.history::text
+          AND c.history::text IS DISTINCT FROM r.history::text
         RETURNING 1
     )
     SELECT (SELECT s.snapshot FROM s),
            (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd) + (SELECT count(*) FROM dc)
-           + 0 * (SELECT count(*) FROM dq) + 0 * (SELECT count(*) FROM dw)
+           + (SELECT count(*) FROM dh) + 0 * (SELECT count(*) FROM dq) + 0 * (SELECT count(*) FROM dw)
     INTO snap, n_merged;
     UPDATE churn.pipeline SET base_snapshot = snap, state_key = key WHERE pipeline_id = p.pipeline_id;
     RETURN n_merged;
@@ -131,12 +177,13 @@ COMMENT ON FUNCTION churn.pipeline_merge_full(churn.pipeline, bigint, text) IS
 
 -- Step 1b: the captured purchases (of transactions that committed after
 -- the last full read; late timestamps included) merged into the histories.
+-- A re-read request that committed meanwhile stays for the next refresh.
 CREATE FUNCTION churn.pipeline_merge_queue(p churn.pipeline, run bigint, OUT n_new bigint, OUT n_merged bigint)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 BEGIN
     WITH q AS (
-        DELETE FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id
+        DELETE FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND NOT q.rebuild
         RETURNING q.customer_id, q.day, q.amount, q.xid
     ), n AS (
         SELECT * FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.base_snapshot)
@@ -161,6 +208,108 @@ END
 $$;
 COMMENT ON FUNCTION churn.pipeline_merge_queue(churn.pipeline, bigint) IS
     'refresh step 1b: merge the captured purchases into the stored histories; returns new rows and customers changed';
+
+-- Step 1c (0.3.0): the whole events relation into the stored engagement,
+-- read with the owner's rights (first refresh with events, capture 'full',
+-- changed events settings, lost state or a re-read request).  Customers
+-- no longer in it lose their events, and go when they have no purchases.
+-- Returns the rows skipped and the customers changed that step 1 did not
+-- change already.
+CREATE FUNCTION churn.pipeline_merge_events_full(p churn.pipeline, run bigint, OUT n_skipped bigint,
+                                                 OUT n_merged bigint)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+$$
+DECLARE
+    snap pg_snapshot;
+BEGIN
+    WITH r AS MATERIALIZED (
+        SELECT * FROM churn.pipeline_read_events(p.pipeline_id)
+    ), s AS (
+        SELECT r.snapshot FROM r WHERE r.customer_id IS NULL
+    ), dq AS (
+        DELETE FROM churn.pipeline_event_queue q
+        WHERE q.pipeline_id = p.pipeline_id
+          AND (q.rebuild OR pg_visible_in_snapshot(q.xid, (SELECT s.snapshot FROM s)))
+        RETURNING 1
+    ), e AS (
+        SELECT r.customer_id, r.engagement FROM r WHERE r.customer_id IS NOT NULL AND r.engagement IS NOT NULL
+    ), chg AS MATERIALIZED (
+        -- the customers whose stored events differ from the relation's
+        SELECT coalesce(e.customer_id, c.customer_id) AS customer_id, e.engagement,
+               c.customer_id IS NULL AS is_new, c.history IS NULL AND e.engagement IS NULL AS gone,
+               c.touched_run IS NOT DISTINCT FROM run AS touched
+        FROM (SELECT * FROM churn.pipeline_customer c0 WHERE c0.pipeline_id = p.pipeline_id) c
+        FULL JOIN e ON e.customer_id = c.customer_id
+        WHERE c.engagement::text IS DISTINCT FROM e.engagement::text
+    ), ins AS (
+        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, engagement, touched_run)
+        SELECT p.pipeline_id, chg.customer_id, NULL, chg.engagement, run FROM chg WHERE chg.is_new
+        RETURNING 1
+    ), del AS (
+        DELETE FROM churn.pipeline_customer c USING chg
+        WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = chg.customer_id AND chg.gone
+        RETURNING 1
+    ), upd AS (
+        UPDATE churn.pipeline_customer c SET engagement = chg.engagement, touched_run = run
+        FROM chg
+        WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = chg.customer_id AND NOT chg.is_new AND NOT chg.gone
+        RETURNING 1
+    )
+    SELECT (SELECT s.snapshot FROM s), (SELECT coalesce(sum(r.skipped), 0) FROM r),
+           (SELECT count(*) FROM chg WHERE NOT chg.touched)
+           + 0 * ((SELECT count(*) FROM dq) + (SELECT count(*) FROM ins) + (SELECT count(*) FROM del)
+                  + (SELECT count(*) FROM upd))
+    INTO snap, n_skipped, n_merged;
+    UPDATE churn.pipeline SET event_snapshot = snap WHERE pipeline_id = p.pipeline_id;
+END
+$$;
+COMMENT ON FUNCTION churn.pipeline_merge_events_full(churn.pipeline, bigint) IS
+    'refresh step 1c: read the whole events relation into the stored engagement; returns rows skipped and customers changed';
+
+-- Step 1d (0.3.0): the captured events (of transactions that committed
+-- after the last full read of the events) merged into the stored
+-- engagement.  Returns the events merged, those dated before the previous
+-- refresh's as_of (late), the rows skipped (churn.pipeline_event_check),
+-- and the customers changed that step 1 did not change already.
+CREATE FUNCTION churn.pipeline_merge_event_queue(p churn.pipeline, run bigint, OUT n_new bigint, OUT n_late bigint,
+                                                 OUT n_skipped bigint, OUT n_merged bigint)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
+$$
+BEGIN
+    WITH q AS (
+        DELETE FROM churn.pipeline_event_queue q WHERE q.pipeline_id = p.pipeline_id AND NOT q.rebuild
+        RETURNING q.customer_id, q.day, q.kind, q.rating, q.xid
+    ), n AS MATERIALIZED (
+        SELECT q.customer_id, q.day, q.rating, churn.pipeline_event_check(q.day, q.kind, q.rating) AS kind
+        FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.event_snapshot)
+    ), d AS (
+        -- the day goes through the session's time zone and back: the same day
+        SELECT n.customer_id, churn.engagement_agg(n.day::timestamptz, n.kind, n.rating) AS e
+        FROM n WHERE n.kind IS NOT NULL GROUP BY n.customer_id
+    ), cur AS MATERIALIZED (
+        SELECT c.customer_id, c.touched_run FROM churn.pipeline_customer c JOIN d ON d.customer_id = c.customer_id
+        WHERE c.pipeline_id = p.pipeline_id
+    ), mi AS (
+        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, engagement, touched_run)
+        SELECT p.pipeline_id, d.customer_id, NULL, d.e, run FROM d
+        WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.customer_id = d.customer_id)
+        RETURNING 1
+    ), mu AS (
+        UPDATE churn.pipeline_customer c SET engagement = churn.merge(c.engagement, d.e), touched_run = run
+        FROM d
+        WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM n WHERE n.kind IS NOT NULL),
+           (SELECT count(*) FROM n WHERE n.kind IS NOT NULL AND n.day < p.as_of),
+           (SELECT count(*) FROM n WHERE n.kind IS NULL),
+           (SELECT count(*) FROM d) - (SELECT count(*) FROM cur WHERE cur.touched_run = run)
+           + 0 * ((SELECT count(*) FROM mi) + (SELECT count(*) FROM mu))
+    INTO n_new, n_late, n_skipped, n_merged;
+END
+$$;
+COMMENT ON FUNCTION churn.pipeline_merge_event_queue(churn.pipeline, bigint) IS
+    'refresh step 1d: merge the captured events into the stored engagement; returns new, late and skipped rows and customers changed';
 
 -- Step 2: the models of a refresh.  BG/NBD is refitted (in weeks) on the
 -- pipeline's customers once a day: it gives p_alive and expected purchases
@@ -197,7 +346,8 @@ COMMENT ON FUNCTION churn.pipeline_models(churn.pipeline, date, boolean) IS
     'refresh step 2: the day''s BG/NBD (refitted when rescoring; also as a model row) and the model that scores';
 
 -- Step 3: score (every customer on a new day, else those with new
--- purchases), write the rows that changed, record tier changes, and collect
+-- purchases or events), with the purchase and the engagement features;
+-- write the rows that changed, record tier changes, and collect
 -- the alert candidates: customers who moved into a more urgent code of an
 -- alerting zone and bought within alert_max_idle_days.
 CREATE FUNCTION churn.pipeline_score(p churn.pipeline, run bigint, today date, rescore boolean, bgm churn.model,
@@ -208,15 +358,17 @@ $$
 BEGIN
     WITH s AS (
         -- the features as one composite value per customer (OFFSET 0: computed
-        -- once, not once per reference below)
+        -- once, not once per reference below); the engagement features over
+        -- the same window as the purchase features (NULL without events)
         SELECT c.customer_id, churn.features(c.history, today, p.window_days) AS f,
+               churn.engagement_features(c.engagement, today, p.window_days) AS e,
                greatest(0, churn.history_spend(c.history, today, 365)) AS spend_365
         FROM churn.pipeline_customer c
-        WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run)
+        WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run) AND c.history IS NOT NULL
         OFFSET 0
     ), sc AS MATERIALIZED (
-        SELECT s.customer_id, s.f, s.spend_365,
-               churn.model_score(scorer, s.f) AS p_churn,
+        SELECT s.customer_id, s.f, s.e, s.spend_365,
+               churn.model_score(scorer, s.f, s.e) AS p_churn,
                churn.model_p_alive(bgm, s.f) AS p_alive,
                churn.model_expected(bgm, s.f, p.horizon_days) AS expected,
                churn.model_expected(bgm, s.f, 365)
@@ -228,9 +380,9 @@ BEGIN
                w.code AS prev_code, w.customer_id IS NULL AS is_new,
                w.customer_id IS NULL
                OR (w.features, w.p_churn, w.p_alive, w.expected_purchases, w.predicted_value, w.annual_value,
-                   w.code, w.value_segment, w.lifecycle)
+                   w.code, w.value_segment, w.lifecycle, w.engagement)
                   IS DISTINCT FROM (sc.f, sc.p_churn, sc.p_alive, sc.expected, sc.predicted_value, sc.spend_365,
-                                    tt.code, tt.value_segment, lc.lifecycle) AS changed
+                                    tt.code, tt.value_segment, lc.lifecycle, sc.e) AS changed
         FROM sc
         LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
         CROSS JOIN LATERAL churn.lifecycle(sc.f, sc.spend_365, p.policy) lc(lifecycle)
@@ -242,7 +394,7 @@ BEGIN
         -- unless the customer has been gone too long; its top drivers
         SELECT t0.*, a.alert,
                CASE WHEN a.alert AND (scorer).kind IN ('logit', 'xgb', 'rules')
-                    THEN churn.top_drivers(p.model, churn.model_input(scorer, t0.f), 3) END AS drivers
+                    THEN churn.top_drivers(p.model, churn.model_input(scorer, t0.f, t0.e), 3) END AS drivers
         FROM t0
         CROSS JOIN LATERAL (
             -- a lost customer is reactivated by campaign, not alerted one by one
@@ -255,10 +407,10 @@ BEGIN
         INSERT INTO churn.pipeline_warning
             (pipeline_id, customer_id, features, p_churn, p_alive, expected_purchases, predicted_value,
              annual_value, zone, level, code, value_segment, lead_days, drivers, previous_code, changed_at, run_id,
-             lifecycle)
+             lifecycle, engagement)
         SELECT p.pipeline_id, t.customer_id, t.f, t.p_churn, t.p_alive, t.expected, t.predicted_value,
                t.spend_365, t.zone, t.level, t.code, t.value_segment, t.lead_days, coalesce(t.drivers, '{}'),
-               NULL, now(), run, t.lifecycle
+               NULL, now(), run, t.lifecycle, t.e
         FROM t WHERE t.is_new
         RETURNING 1
     ), uu AS (
@@ -269,7 +421,7 @@ BEGIN
             drivers = CASE WHEN t.code = w.code THEN w.drivers ELSE coalesce(t.drivers, '{}') END,
             previous_code = CASE WHEN t.code <> w.code THEN w.code ELSE w.previous_code END,
             changed_at = CASE WHEN t.code <> w.code THEN now() ELSE w.changed_at END,
-            run_id = run, lifecycle = t.lifecycle
+            run_id = run, lifecycle = t.lifecycle, engagement = t.e
         FROM t
         WHERE t.changed AND NOT t.is_new AND w.pipeline_id = p.pipeline_id AND w.customer_id = t.customer_id
         RETURNING 1
@@ -303,11 +455,17 @@ DECLARE
     t1         timestamptz;
     t2         timestamptz;
     today      date;
+    lost       boolean;
     full_read  boolean;
+    events_full boolean;
     rescore    boolean;
     key        text := churn.pipeline_state_key();
     m          record;
     sc         record;
+    ev_new     bigint;             -- the events: NULL without events
+    ev_late    bigint;
+    ev_skipped bigint;
+    ev_merged  bigint;
     n_new      bigint := 0;
     n_merged   bigint := 0;
     n_alerts   bigint;
@@ -316,16 +474,29 @@ BEGIN
     p := b.p;
     run := b.run;
     today := (now() AT TIME ZONE p.time_zone)::date;
-    full_read := p.capture = 'full' OR p.base_snapshot IS NULL OR p.state_key IS DISTINCT FROM key
-                 OR EXISTS (SELECT 1 FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND q.rebuild)
-                 -- the unlogged histories were emptied by crash recovery
-                 OR NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id);
+    -- another cluster or database, or the unlogged histories were emptied
+    -- by crash recovery: both relations are read whole
+    lost := p.state_key IS DISTINCT FROM key
+            OR NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id);
+    full_read := lost OR p.capture = 'full' OR p.base_snapshot IS NULL
+                 OR EXISTS (SELECT 1 FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND q.rebuild);
+    events_full := p.events IS NOT NULL
+                   AND (lost OR p.event_capture = 'full' OR p.event_snapshot IS NULL
+                        OR EXISTS (SELECT 1 FROM churn.pipeline_event_queue q
+                                   WHERE q.pipeline_id = p.pipeline_id AND q.rebuild));
     IF full_read THEN
         n_new := NULL;              -- a full read does not count new rows
         n_merged := churn.pipeline_merge_full(p, run, key);
     ELSE
         SELECT q.n_new, q.n_merged INTO n_new, n_merged FROM churn.pipeline_merge_queue(p, run) q;
     END IF;
+    IF events_full THEN
+        SELECT e.n_skipped, e.n_merged INTO ev_skipped, ev_merged FROM churn.pipeline_merge_events_full(p, run) e;
+    ELSIF p.events IS NOT NULL THEN
+        SELECT e.n_new, e.n_late, e.n_skipped, e.n_merged INTO ev_new, ev_late, ev_skipped, ev_merged
+        FROM churn.pipeline_merge_event_queue(p, run) e;
+    END IF;
+    n_merged := n_merged + coalesce(ev_merged, 0);
     t1 := clock_timestamp();
 
     rescore := full_read OR p.as_of IS DISTINCT FROM today OR p.scored_model IS DISTINCT FROM p.model;
@@ -342,11 +513,14 @@ BEGIN
     SET status = 'succeeded', finished_at = clock_timestamp(), as_of = today,
         mode = CASE WHEN full_read THEN 'full' ELSE 'incremental' END,
         new_purchase_rows = n_new, customers_merged = n_merged,
-        customers_total = (SELECT count(*) FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id),
+        customers_total = (SELECT count(*) FROM churn.pipeline_customer c
+                           WHERE c.pipeline_id = p.pipeline_id AND c.history IS NOT NULL),
         customers_scored = sc.n_scored, snapshot_rows_written = sc.n_written, tier_changes = sc.n_changes,
         alerts_raised = n_alerts,
         merge_ms = 1000 * extract(epoch FROM t1 - t0), score_ms = 1000 * extract(epoch FROM t2 - t1),
-        finish_ms = 1000 * extract(epoch FROM clock_timestamp() - t2)
+        finish_ms = 1000 * extract(epoch FROM clock_timestamp() - t2),
+        event_mode = CASE WHEN events_full THEN 'full' WHEN p.events IS NOT NULL THEN 'incremental' END,
+        new_event_rows = ev_new, late_event_rows = ev_late, skipped_event_rows = ev_skipped
     WHERE run_id = run;
     PERFORM churn.pipeline_prune(p.pipeline_id);
     -- no pipeline name or customer data: any role can LISTEN
@@ -357,5 +531,7 @@ $$;
 
 REVOKE EXECUTE ON FUNCTION churn.pipeline_prune(int),
     churn.pipeline_begin(int, bigint), churn.pipeline_merge_full(churn.pipeline, bigint, text),
-    churn.pipeline_merge_queue(churn.pipeline, bigint), churn.pipeline_models(churn.pipeline, date, boolean),
+    churn.pipeline_merge_queue(churn.pipeline, bigint), churn.pipeline_read_events(int),
+    churn.pipeline_merge_events_full(churn.pipeline, bigint), churn.pipeline_merge_event_queue(churn.pipeline, bigint),
+    churn.pipeline_models(churn.pipeline, date, boolean),
     churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.model, churn.model) FROM PUBLIC;

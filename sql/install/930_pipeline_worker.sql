@@ -12,13 +12,46 @@
 --     statement timeout) is ended by the launcher and recorded here as
 --     timed_out by the next worker, counting as a failure;
 --   - failed runs are pruned too; NOTIFY churn_pipeline says only 'paused';
---   - dropping a pipeline dismisses its open alerts.
+--   - dropping a pipeline dismisses its open alerts;
+--   - the optional events relation (part 910): create_pipeline and
+--     alter_pipeline take events, event_customer_col, event_ts_col,
+--     event_kind_col and event_rating_col after their 0.2.0 arguments.
 
 CREATE FUNCTION churn.pipeline_limits(OUT max_pipelines_per_role int, OUT min_schedule interval,
                                       OUT max_time_limit interval) RETURNS record
     AS 'MODULE_PATHNAME', 'pipeline_limits' LANGUAGE C STABLE;
 COMMENT ON FUNCTION churn.pipeline_limits() IS
     'the limits on pipelines in force for this session: churn_warning.max_pipelines_per_role, churn_warning.min_schedule and churn_warning.max_time_limit';
+
+-- The events arguments of create and alter (0.3.0), validated for the
+-- pipeline's owner; returns the pipeline row to write.  'events' is a
+-- relation's oid, or 0 for none.
+CREATE FUNCTION churn.pipeline_apply_event_args(p churn.pipeline, args jsonb) RETURNS churn.pipeline
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF args ? 'events' THEN p.events := nullif((args->>'events')::oid, 0::oid)::regclass; END IF;
+    IF args ? 'event_customer_col' THEN p.event_customer_col := args->>'event_customer_col'; END IF;
+    IF args ? 'event_ts_col' THEN p.event_ts_col := args->>'event_ts_col'; END IF;
+    IF args ? 'event_kind_col' THEN p.event_kind_col := args->>'event_kind_col'; END IF;
+    IF args ? 'event_rating_col' THEN p.event_rating_col := args->>'event_rating_col'; END IF;
+    IF p.event_customer_col IS NULL OR p.event_ts_col IS NULL OR p.event_kind_col IS NULL
+       OR p.event_rating_col IS NULL THEN
+        RAISE EXCEPTION 'pipeline settings must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p.events IS NULL THEN
+        p.event_ts_kind := NULL;
+        p.event_capture := NULL;
+        RETURN p;
+    END IF;
+    p.event_ts_kind := churn.pipeline_check_events(p.events, p.event_customer_col, p.event_ts_col, p.event_kind_col,
+                                                   p.event_rating_col, p.owner);
+    p.event_capture := CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = p.events) = 'r'
+                                 AND has_table_privilege(p.owner, p.events, 'TRIGGER')
+                            THEN 'trigger' ELSE 'full' END;
+    RETURN p;
+END
+$$;
 
 -- Arguments of create and alter, validated against the limits; returns the
 -- pipeline row to write.
@@ -30,7 +63,8 @@ DECLARE
     k text;
     known text[] := ARRAY['name', 'source', 'customer_col', 'ts_col', 'amount_col', 'model', 'policy',
                           'horizon_days', 'window_days', 'schedule', 'time_zone', 'time_limit', 'max_failures',
-                          'alert_zones', 'alert_max_idle_days', 'run_retention', 'start_at', 'owner'];
+                          'alert_zones', 'alert_max_idle_days', 'run_retention', 'start_at', 'owner',
+                          'events', 'event_customer_col', 'event_ts_col', 'event_kind_col', 'event_rating_col'];
     new_owner oid;
 BEGIN
     FOR k IN SELECT jsonb_object_keys(args) LOOP
@@ -116,6 +150,7 @@ BEGIN
         RAISE EXCEPTION 'unknown time zone "%"', p.time_zone USING ERRCODE = 'invalid_parameter_value';
     END IF;
     p.ts_kind := churn.pipeline_check_source(p.source, p.customer_col, p.ts_col, p.amount_col, p.owner);
+    p := churn.pipeline_apply_event_args(p, args);
     PERFORM churn.pipeline_check_model(p.model);
     PERFORM churn.warning_tier(0.5, 0, p.policy);     -- an unknown policy fails here
     p.capture := CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = p.source) = 'r'
@@ -262,6 +297,7 @@ BEGIN
     UPDATE churn.alert a SET status = 'dismissed', closed_at = now(), last_changed_at = now()
     FROM cur WHERE a.alert_id = cur.alert_id;
     DELETE FROM churn.pipeline_queue WHERE pipeline_id = p.pipeline_id;
+    DELETE FROM churn.pipeline_event_queue WHERE pipeline_id = p.pipeline_id;
     DELETE FROM churn.pipeline_customer WHERE pipeline_id = p.pipeline_id;
     DELETE FROM churn.pipeline_warning WHERE pipeline_id = p.pipeline_id;
     DELETE FROM churn.pipeline_tier_change WHERE pipeline_id = p.pipeline_id;
@@ -272,5 +308,196 @@ END
 $$;
 
 
-REVOKE EXECUTE ON FUNCTION churn.pipeline_due(), churn.pipeline_worker_start(bigint)
-    FROM PUBLIC;
+-- Create and alter with the events relation's settings (0.3.0): the
+-- settings of part 900, then the event columns.
+CREATE OR REPLACE FUNCTION churn.pipeline_create_internal(p_name text, args jsonb, caller oid) RETURNS jsonb
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    p churn.pipeline;
+BEGIN
+    IF EXISTS (SELECT 1 FROM churn.pipeline WHERE name = p_name) THEN
+        RAISE EXCEPTION 'pipeline "%" already exists', p_name USING ERRCODE = 'duplicate_object';
+    END IF;
+    p.name := p_name;
+    p.owner := caller;
+    p.customer_col := 'customer_id';
+    p.ts_col := 'ts';
+    p.amount_col := 'amount';
+    p.model := 'bgnbd';
+    p.policy := 'default';
+    p.horizon_days := 90;
+    p.window_days := 90;
+    p.schedule := interval '1 day';
+    p.time_zone := current_setting('TimeZone');
+    p.time_limit := interval '1 hour';
+    p.max_failures := 5;
+    p.alert_zones := ARRAY['red', 'yellow'];
+    p.alert_max_idle_days := 365;
+    p.run_retention := interval '90 days';
+    p.event_customer_col := 'customer_id';
+    p.event_ts_col := 'ts';
+    p.event_kind_col := 'kind';
+    p.event_rating_col := 'rating';
+    p.state := 'active';
+    p.created_at := now();
+    p.consecutive_failures := 0;
+    p := churn.pipeline_apply_args(p, jsonb_strip_nulls(args) - 'owner' - 'name', caller);
+    IF p.anchor_at IS NULL THEN
+        -- runs at local midnight + k * schedule; the first refresh right away
+        p.anchor_at := date_trunc('day', now() AT TIME ZONE p.time_zone) AT TIME ZONE p.time_zone;
+        p.next_run_at := now();
+    END IF;
+    INSERT INTO churn.pipeline (name, owner, source, customer_col, ts_col, amount_col, ts_kind, capture, model,
+                                policy, horizon_days, window_days, schedule, time_zone, time_limit, max_failures,
+                                alert_zones, alert_max_idle_days, run_retention, state, created_at, anchor_at,
+                                next_run_at, consecutive_failures, events, event_customer_col, event_ts_col,
+                                event_kind_col, event_rating_col, event_ts_kind, event_capture)
+    VALUES (p.name, p.owner, p.source, p.customer_col, p.ts_col, p.amount_col, p.ts_kind, p.capture, p.model,
+            p.policy, p.horizon_days, p.window_days, p.schedule, p.time_zone, p.time_limit, p.max_failures,
+            p.alert_zones, p.alert_max_idle_days, p.run_retention, p.state, p.created_at, p.anchor_at,
+            p.next_run_at, 0, p.events, p.event_customer_col, p.event_ts_col, p.event_kind_col, p.event_rating_col,
+            p.event_ts_kind, p.event_capture)
+    RETURNING * INTO p;
+    PERFORM churn.pipeline_triggers(p, true);
+    PERFORM churn.worker_wake();
+    RETURN jsonb_build_object('pipeline', p.name, 'capture', p.capture, 'next_run_at', p.next_run_at);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION churn.pipeline_alter_internal(p_name text, args jsonb, caller oid) RETURNS jsonb
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    old churn.pipeline;
+    p churn.pipeline;
+    a jsonb := jsonb_strip_nulls(args);
+BEGIN
+    SELECT * INTO old FROM churn.pipeline WHERE name = p_name FOR UPDATE;
+    IF a ? 'name' AND a->>'name' <> p_name AND EXISTS (SELECT 1 FROM churn.pipeline WHERE name = a->>'name') THEN
+        RAISE EXCEPTION 'pipeline "%" already exists', a->>'name' USING ERRCODE = 'duplicate_object';
+    END IF;
+    p := churn.pipeline_apply_args(old, a, caller);
+    -- what the stored state depends on
+    IF (p.source, p.customer_col, p.ts_col, p.amount_col, p.time_zone, p.ts_kind, p.capture)
+       IS DISTINCT FROM (old.source, old.customer_col, old.ts_col, old.amount_col, old.time_zone, old.ts_kind,
+                         old.capture) THEN
+        p.base_snapshot := NULL;       -- re-read the source on the next refresh
+    END IF;
+    IF (p.events IS NOT NULL OR old.events IS NOT NULL)
+       AND (p.events, p.event_customer_col, p.event_ts_col, p.event_kind_col, p.event_rating_col, p.event_ts_kind,
+            p.event_capture, p.time_zone)
+           IS DISTINCT FROM (old.events, old.event_customer_col, old.event_ts_col, old.event_kind_col,
+                             old.event_rating_col, old.event_ts_kind, old.event_capture, old.time_zone) THEN
+        p.event_snapshot := NULL;      -- re-read the events on the next refresh, and rescore everyone
+        p.scored_model := NULL;
+    END IF;
+    IF (p.model, p.policy, p.horizon_days, p.window_days) IS DISTINCT FROM
+       (old.model, old.policy, old.horizon_days, old.window_days) THEN
+        p.scored_model := NULL;        -- rescore every customer on the next refresh
+    END IF;
+    IF p.schedule IS DISTINCT FROM old.schedule OR a ? 'start_at' OR p.time_zone IS DISTINCT FROM old.time_zone THEN
+        IF NOT a ? 'start_at' THEN
+            p.anchor_at := date_trunc('day', now() AT TIME ZONE p.time_zone) AT TIME ZONE p.time_zone;
+        END IF;
+        p.next_run_at := churn.pipeline_next_slot(p.anchor_at, p.schedule, p.time_zone,
+                                                  coalesce(old.last_success_at, now() - p.schedule));
+    END IF;
+    PERFORM churn.pipeline_triggers(old, false);
+    UPDATE churn.pipeline SET name = p.name, owner = p.owner, source = p.source, customer_col = p.customer_col,
+        ts_col = p.ts_col, amount_col = p.amount_col, ts_kind = p.ts_kind, capture = p.capture, model = p.model,
+        policy = p.policy, horizon_days = p.horizon_days, window_days = p.window_days, schedule = p.schedule,
+        time_zone = p.time_zone, time_limit = p.time_limit, max_failures = p.max_failures,
+        alert_zones = p.alert_zones, alert_max_idle_days = p.alert_max_idle_days, run_retention = p.run_retention,
+        anchor_at = p.anchor_at, next_run_at = p.next_run_at, base_snapshot = p.base_snapshot,
+        scored_model = p.scored_model, events = p.events, event_customer_col = p.event_customer_col,
+        event_ts_col = p.event_ts_col, event_kind_col = p.event_kind_col, event_rating_col = p.event_rating_col,
+        event_ts_kind = p.event_ts_kind, event_capture = p.event_capture, event_snapshot = p.event_snapshot
+    WHERE pipeline_id = old.pipeline_id
+    RETURNING * INTO p;
+    IF p.base_snapshot IS NULL THEN
+        DELETE FROM churn.pipeline_queue WHERE pipeline_id = p.pipeline_id;
+    END IF;
+    IF p.event_snapshot IS NULL THEN
+        DELETE FROM churn.pipeline_event_queue WHERE pipeline_id = p.pipeline_id;
+    END IF;
+    IF p.events IS NULL AND old.events IS NOT NULL THEN
+        -- no events any more: customers keep their purchases only
+        DELETE FROM churn.pipeline_customer WHERE pipeline_id = p.pipeline_id AND history IS NULL;
+        UPDATE churn.pipeline_customer SET engagement = NULL
+        WHERE pipeline_id = p.pipeline_id AND engagement IS NOT NULL;
+    END IF;
+    PERFORM churn.pipeline_triggers(p, true);
+    PERFORM churn.worker_wake();
+    RETURN jsonb_build_object('pipeline', p.name, 'capture', p.capture, 'next_run_at', p.next_run_at);
+END
+$$;
+
+-- The user's create and alter, with the events arguments appended (0.3.0),
+-- so positional calls of 0.2.0 keep working.  In alter_pipeline, events =>
+-- NULL stops reading events; left out (the default '-', no relation), it is
+-- unchanged.
+DROP FUNCTION churn.create_pipeline(text, regclass, name, name, name, text, text, int, interval, text, int, interval,
+                                    int, timestamptz, text[], int, interval);
+CREATE FUNCTION churn.create_pipeline(name text, source regclass, customer_col name DEFAULT 'customer_id',
+                                      ts_col name DEFAULT 'ts', amount_col name DEFAULT 'amount',
+                                      model text DEFAULT 'bgnbd', policy text DEFAULT 'default',
+                                      horizon_days int DEFAULT 90, schedule interval DEFAULT '1 day',
+                                      time_zone text DEFAULT NULL, window_days int DEFAULT 90,
+                                      time_limit interval DEFAULT '1 hour', max_failures int DEFAULT 5,
+                                      start_at timestamptz DEFAULT NULL,
+                                      alert_zones text[] DEFAULT '{red,yellow}',
+                                      alert_max_idle_days int DEFAULT 365,
+                                      run_retention interval DEFAULT '90 days', events regclass DEFAULT NULL,
+                                      event_customer_col name DEFAULT 'customer_id', event_ts_col name DEFAULT 'ts',
+                                      event_kind_col name DEFAULT 'kind', event_rating_col name DEFAULT 'rating')
+    RETURNS churn.pipeline_status
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT churn.pipeline_dispatch('create', $1, jsonb_build_object(
+        'source', $2::oid, 'customer_col', $3, 'ts_col', $4, 'amount_col', $5, 'model', $6, 'policy', $7,
+        'horizon_days', $8, 'schedule', $9, 'time_zone', $10, 'window_days', $11, 'time_limit', $12,
+        'max_failures', $13, 'start_at', $14, 'alert_zones', to_jsonb($15), 'alert_max_idle_days', $16,
+        'run_retention', $17, 'events', $18::oid, 'event_customer_col', $19, 'event_ts_col', $20,
+        'event_kind_col', $21, 'event_rating_col', $22));
+    SELECT * FROM churn.pipeline_status s WHERE s.pipeline = $1;
+$$;
+COMMENT ON FUNCTION churn.create_pipeline(text, regclass, name, name, name, text, text, int, interval, text, int,
+                                          interval, int, timestamptz, text[], int, interval, regclass, name, name,
+                                          name, name) IS
+    'create a pipeline owned by the calling role: a purchase relation (and optionally a relation of events) kept scored on a schedule';
+
+DROP FUNCTION churn.alter_pipeline(text, text, regclass, name, name, name, text, text, int, interval, text, int,
+                                   interval, int, timestamptz, text[], int, interval, regrole);
+CREATE FUNCTION churn.alter_pipeline(name text, new_name text DEFAULT NULL, source regclass DEFAULT NULL,
+                                     customer_col name DEFAULT NULL, ts_col name DEFAULT NULL,
+                                     amount_col name DEFAULT NULL, model text DEFAULT NULL,
+                                     policy text DEFAULT NULL, horizon_days int DEFAULT NULL,
+                                     schedule interval DEFAULT NULL, time_zone text DEFAULT NULL,
+                                     window_days int DEFAULT NULL, time_limit interval DEFAULT NULL,
+                                     max_failures int DEFAULT NULL, start_at timestamptz DEFAULT NULL,
+                                     alert_zones text[] DEFAULT NULL, alert_max_idle_days int DEFAULT NULL,
+                                     run_retention interval DEFAULT NULL, owner regrole DEFAULT NULL,
+                                     events regclass DEFAULT '-', event_customer_col name DEFAULT NULL,
+                                     event_ts_col name DEFAULT NULL, event_kind_col name DEFAULT NULL,
+                                     event_rating_col name DEFAULT NULL)
+    RETURNS churn.pipeline_status
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT churn.pipeline_dispatch('alter', $1, jsonb_build_object(
+        'name', $2, 'source', $3::oid, 'customer_col', $4, 'ts_col', $5, 'amount_col', $6, 'model', $7,
+        'policy', $8, 'horizon_days', $9, 'schedule', $10, 'time_zone', $11, 'window_days', $12,
+        'time_limit', $13, 'max_failures', $14, 'start_at', $15, 'alert_zones', to_jsonb($16),
+        'alert_max_idle_days', $17, 'run_retention', $18, 'owner', $19::oid,
+        -- NULL: no events (0); '-' (the default): unchanged (left out)
+        'events', CASE WHEN $20 IS NULL THEN 0::oid WHEN $20::oid <> 0::oid THEN $20::oid END,
+        'event_customer_col', $21, 'event_ts_col', $22, 'event_kind_col', $23, 'event_rating_col', $24));
+    SELECT * FROM churn.pipeline_status s WHERE s.pipeline = coalesce($2, $1);
+$$;
+COMMENT ON FUNCTION churn.alter_pipeline(text, text, regclass, name, name, name, text, text, int, interval, text,
+                                         int, interval, int, timestamptz, text[], int, interval, regrole, regclass,
+                                         name, name, name, name) IS
+    'change a pipeline''s settings (NULL: unchanged; events => NULL stops reading events), rename it or give it to another role';
+
+REVOKE EXECUTE ON FUNCTION churn.pipeline_due(), churn.pipeline_worker_start(bigint),
+    churn.pipeline_apply_event_args(churn.pipeline, jsonb) FROM PUBLIC;
