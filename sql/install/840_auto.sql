@@ -141,6 +141,8 @@ DECLARE
     kind   text;
     champ  churn.model;
     n_rows bigint;
+    n_used int;
+    skipped jsonb := '{}';
 BEGIN
     IF n_dates < 2 OR n_dates > 52 OR step_days < 1 OR w < 1 OR horizon_days < 1 THEN
         RAISE EXCEPTION 'auto model: n_dates must be 2..52 and step_days, horizon_days and gone_days positive'
@@ -148,13 +150,24 @@ BEGIN
     END IF;
     bg := churn.auto_rows(as_of, horizon_days, w, window_days, policy, n_dates, step_days);
     SELECT count(*) INTO n_rows FROM pg_temp.churn_auto_rows WHERE y IS NOT NULL;
+    SELECT count(DISTINCT k) INTO n_used FROM pg_temp.churn_auto_rows WHERE y IS NOT NULL;
     FOREACH kind IN ARRAY ARRAY['bgnbd', 'logit', 'xgb'] LOOP
-        CONTINUE WHEN bg IS NULL AND kind = 'bgnbd';
+        IF kind = 'bgnbd' AND NOT coalesce((bg).converged, false) THEN
+            skipped := skipped || jsonb_build_object(kind, CASE WHEN bg IS NULL THEN 'cannot be fitted'
+                                                                ELSE 'fit did not converge' END);
+            CONTINUE;
+        END IF;
         cand := churn.auto_fit(kind, bg, horizon_days, 1, params);
-        CONTINUE WHEN cand.kind IS NULL;
+        IF cand.kind IS NULL THEN
+            skipped := skipped || jsonb_build_object(kind, 'cannot be trained on the older dates');
+            CONTINUE;
+        END IF;
         SELECT churn.auc(churn.model_score(cand, r.f, r.e), r.y) INTO a
         FROM pg_temp.churn_auto_rows r WHERE r.k = 0 AND r.y IS NOT NULL;
-        CONTINUE WHEN a IS NULL OR a = 'NaN';
+        IF a IS NULL OR a = 'NaN' THEN
+            skipped := skipped || jsonb_build_object(kind, 'no labelled rows of both classes on the newest date');
+            CONTINUE;
+        END IF;
         aucs := aucs || jsonb_build_object(kind, round(a::numeric, 4));
         -- a more complex candidate must beat the simpler ones
         IF best IS NULL OR a > best_auc THEN
@@ -165,16 +178,18 @@ BEGIN
     IF best IS NULL THEN
         RAISE EXCEPTION 'auto model: no candidate could be trained on the history up to %', as_of
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('%s labelled training rows over %s dates, %s days apart.', n_rows, n_dates, step_days),
+                  DETAIL = format('%s labelled training rows on %s of the %s training dates, %s days apart.', n_rows, n_used, n_dates, step_days),
                   HINT = 'Choose a model explicitly, or wait for a longer history (horizon + gone_days + the training dates).';
     END IF;
     champ := churn.auto_fit(best, bg, horizon_days, 0, params);
     champ.name := name;
     champ.metrics := jsonb_build_object('model', 'auto', 'champion', best, 'validation_auc', aucs,
                                         'reason', format('highest AUC on the newest training date (%s) among %s',
-                                                         as_of - horizon_days - w, (SELECT string_agg(k, ', ') FROM jsonb_object_keys(aucs) k)),
+                                                         to_char(as_of - horizon_days - w, 'YYYY-MM-DD'),
+                                                         (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(aucs) k)),
                                         'label', format('gone_by(horizon %s, gone_days %s)', horizon_days, w),
-                                        'training_rows', n_rows, 'training_dates', n_dates, 'step_days', step_days);
+                                        'training_rows', n_rows, 'training_dates', n_used, 'step_days', step_days,
+                                        'skipped', skipped);
     champ.description := format('auto: %s trained on the early-warning label as of %s', best, as_of);
     RETURN champ;
 END

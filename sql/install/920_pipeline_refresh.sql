@@ -316,9 +316,12 @@ COMMENT ON FUNCTION churn.pipeline_merge_event_queue(churn.pipeline, bigint) IS
 -- whatever model scores.  The scoring model is that BG/NBD for model
 -- 'bgnbd', else the registered model.
 CREATE FUNCTION churn.pipeline_models(p churn.pipeline, today date, rescore boolean,
-                                      OUT bg churn.bgnbd, OUT bgm churn.model, OUT scorer churn.model)
+                                      OUT bg churn.bgnbd, OUT bgm churn.model, OUT scorer churn.model,
+                                      OUT changed boolean, OUT note text)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
+DECLARE
+    a record;
 BEGIN
     bg := p.bgnbd;
     IF rescore THEN
@@ -336,7 +339,17 @@ BEGIN
         END;
     END IF;
     bgm := churn.model_adhoc(p.name, bg, p.horizon_days);
-    scorer := CASE WHEN p.model = 'bgnbd' THEN bgm ELSE churn.model_get(p.model) END;
+    changed := false;
+    IF p.model = 'auto' THEN
+        a := churn.pipeline_auto(p, today, bgm);
+        scorer := a.scorer;
+        changed := a.changed;
+        note := a.note;
+    ELSE
+        scorer := CASE WHEN p.model = 'bgnbd' THEN bgm ELSE churn.model_get(p.model) END;
+        note := CASE WHEN p.model = 'bgnbd' THEN 'bgnbd: the pipeline''s BG/NBD, fitted on its customers'
+                     ELSE format('the registered model %s (%s)', p.model, scorer.kind) END;
+    END IF;
     IF scorer.kind IS NOT NULL THEN
         scorer.horizon_days := p.horizon_days; -- a registered model scores over the pipeline's horizon
     END IF;
@@ -394,7 +407,7 @@ BEGIN
         -- unless the customer has been gone too long; its top drivers
         SELECT t0.*, a.alert,
                CASE WHEN a.alert AND (scorer).kind IN ('logit', 'xgb', 'rules')
-                    THEN churn.top_drivers(p.model, churn.model_input(scorer, t0.f, t0.e), 3) END AS drivers
+                    THEN churn.top_drivers((scorer).name, churn.model_input(scorer, t0.f, t0.e), 3) END AS drivers
         FROM t0
         CROSS JOIN LATERAL (
             -- a lost customer is reactivated by campaign, not alerted one by one
@@ -501,6 +514,7 @@ BEGIN
 
     rescore := full_read OR p.as_of IS DISTINCT FROM today OR p.scored_model IS DISTINCT FROM p.model;
     m := churn.pipeline_models(p, today, rescore);
+    rescore := rescore OR m.changed;          -- a new champion scores everyone
     sc := churn.pipeline_score(p, run, today, rescore, m.bgm, m.scorer);
     n_alerts := churn.pipeline_raise_alerts(p.pipeline_id, sc.cands);
     t2 := clock_timestamp();
@@ -520,7 +534,8 @@ BEGIN
         merge_ms = 1000 * extract(epoch FROM t1 - t0), score_ms = 1000 * extract(epoch FROM t2 - t1),
         finish_ms = 1000 * extract(epoch FROM clock_timestamp() - t2),
         event_mode = CASE WHEN events_full THEN 'full' WHEN p.events IS NOT NULL THEN 'incremental' END,
-        new_event_rows = ev_new, late_event_rows = ev_late, skipped_event_rows = ev_skipped
+        new_event_rows = ev_new, late_event_rows = ev_late, skipped_event_rows = ev_skipped,
+        model_used = (m.scorer).name, model_note = m.note
     WHERE run_id = run;
     PERFORM churn.pipeline_prune(p.pipeline_id);
     -- no pipeline name or customer data: any role can LISTEN

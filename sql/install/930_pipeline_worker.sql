@@ -302,6 +302,10 @@ BEGIN
     DELETE FROM churn.pipeline_warning WHERE pipeline_id = p.pipeline_id;
     DELETE FROM churn.pipeline_tier_change WHERE pipeline_id = p.pipeline_id;
     DELETE FROM churn.pipeline_run WHERE pipeline_id = p.pipeline_id;
+    -- the auto models it trained go too, unless another pipeline scores with one
+    DELETE FROM churn.model m
+    WHERE (m.metrics ->> 'pipeline_id')::int = p.pipeline_id
+      AND NOT EXISTS (SELECT 1 FROM churn.pipeline o WHERE o.model = m.name AND o.pipeline_id <> p.pipeline_id);
     DELETE FROM churn.pipeline WHERE pipeline_id = p.pipeline_id;
     RETURN jsonb_build_object('pipeline', p_name, 'dropped', true);
 END
@@ -324,7 +328,7 @@ BEGIN
     p.customer_col := 'customer_id';
     p.ts_col := 'ts';
     p.amount_col := 'amount';
-    p.model := 'bgnbd';
+    p.model := 'auto';
     p.policy := 'default';
     p.horizon_days := 90;
     p.window_days := 90;
@@ -441,7 +445,7 @@ DROP FUNCTION churn.create_pipeline(text, regclass, name, name, name, text, text
                                     int, timestamptz, text[], int, interval);
 CREATE FUNCTION churn.create_pipeline(name text, source regclass, customer_col name DEFAULT 'customer_id',
                                       ts_col name DEFAULT 'ts', amount_col name DEFAULT 'amount',
-                                      model text DEFAULT 'bgnbd', policy text DEFAULT 'default',
+                                      model text DEFAULT 'auto', policy text DEFAULT 'default',
                                       horizon_days int DEFAULT 90, schedule interval DEFAULT '1 day',
                                       time_zone text DEFAULT NULL, window_days int DEFAULT 90,
                                       time_limit interval DEFAULT '1 hour', max_failures int DEFAULT 5,

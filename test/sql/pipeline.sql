@@ -30,7 +30,7 @@ WHERE truth.purchases IS DISTINCT FROM stored.purchases
 
 SELECT pipeline, state, last_run_at, last_status, next_run_at, consecutive_failures, owner, source, model,
        policy, schedule, time_zone, capture
-FROM churn.create_pipeline('t_shop', 'purchases', schedule => '1 day', time_zone => 'UTC',
+FROM churn.create_pipeline('t_shop', 'purchases', model => 'bgnbd', schedule => '1 day', time_zone => 'UTC',
                            start_at => '2100-01-01 06:00 UTC');
 
 -- the first refresh reads the whole source
