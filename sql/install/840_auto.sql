@@ -5,13 +5,14 @@
 -- the horizon (no purchase in the gone_days after as_of + horizon).
 -- Training rows come from n_dates past dates td, step_days apart, whose
 -- label is known by the training date (td + horizon + gone_days <= as_of),
--- for the customers who were not lost at td.  Three candidates are trained
+-- for the customers who were not lost at td.  The candidates are trained
 -- on all but the newest training date and compared by AUC on the newest
--- (out of time): BG/NBD (its p_churn), logistic regression and XGBoost on
--- the purchase and engagement features plus the BG/NBD outputs
--- bgnbd_p_alive and bgnbd_expected.  The champion is refitted on every
--- date and returned as a churn.model row whose metrics say what was
--- compared and why it won.
+-- (out of time): the rule model (no training), BG/NBD (its p_churn),
+-- logistic regression and XGBoost on the purchase and engagement features
+-- plus the BG/NBD outputs bgnbd_p_alive and bgnbd_expected; a more complex
+-- one must do strictly better.  The champion is refitted on every date and
+-- returned as a churn.model row whose metrics say what was compared, what
+-- was skipped and why the champion won.
 
 -- A logit or xgb row may carry the BG/NBD model of its derived features.
 ALTER TABLE churn.model DROP CONSTRAINT model_check,
@@ -92,7 +93,9 @@ DECLARE
     sd  float8[];
     lg  churn.logit;
 BEGIN
-    IF kind = 'bgnbd' THEN
+    IF kind = 'rules' THEN
+        RETURN churn.model_adhoc('auto', 'default', horizon_days);
+    ELSIF kind = 'bgnbd' THEN
         RETURN churn.model_adhoc('auto', bg, horizon_days);
     ELSIF kind = 'xgb' THEN
         m.xgb := (SELECT churn.xgb_fit(r.y, churn.model_input(m, r.f, r.e), params ORDER BY r.k, r.customer_id)
@@ -151,10 +154,10 @@ BEGIN
     bg := churn.auto_rows(as_of, horizon_days, w, window_days, policy, n_dates, step_days);
     SELECT count(*) INTO n_rows FROM pg_temp.churn_auto_rows WHERE y IS NOT NULL;
     SELECT count(DISTINCT k) INTO n_used FROM pg_temp.churn_auto_rows WHERE y IS NOT NULL;
-    FOREACH kind IN ARRAY ARRAY['bgnbd', 'logit', 'xgb'] LOOP
-        IF kind = 'bgnbd' AND NOT coalesce((bg).converged, false) THEN
-            skipped := skipped || jsonb_build_object(kind, CASE WHEN bg IS NULL THEN 'cannot be fitted'
-                                                                ELSE 'fit did not converge' END);
+    -- the rule model needs no training: it is there when nothing else can be
+    FOREACH kind IN ARRAY ARRAY['rules', 'bgnbd', 'logit', 'xgb'] LOOP
+        IF kind = 'bgnbd' AND bg IS NULL THEN
+            skipped := skipped || jsonb_build_object(kind, 'cannot be fitted');
             CONTINUE;
         END IF;
         cand := churn.auto_fit(kind, bg, horizon_days, 1, params);
@@ -166,6 +169,11 @@ BEGIN
         FROM pg_temp.churn_auto_rows r WHERE r.k = 0 AND r.y IS NOT NULL;
         IF a IS NULL OR a = 'NaN' THEN
             skipped := skipped || jsonb_build_object(kind, 'no labelled rows of both classes on the newest date');
+            -- without validation rows only the rule model, which needs no training, can be chosen
+            IF kind = 'rules' THEN
+                best := kind;
+                best_auc := '-Infinity';
+            END IF;
             CONTINUE;
         END IF;
         aucs := aucs || jsonb_build_object(kind, round(a::numeric, 4));
@@ -189,7 +197,7 @@ BEGIN
                                                          (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(aucs) k)),
                                         'label', format('gone_by(horizon %s, gone_days %s)', horizon_days, w),
                                         'training_rows', n_rows, 'training_dates', n_used, 'step_days', step_days,
-                                        'skipped', skipped);
+                                        'skipped', skipped, 'bgnbd_converged', (bg).converged);
     champ.description := format('auto: %s trained on the early-warning label as of %s', best, as_of);
     RETURN champ;
 END

@@ -122,8 +122,8 @@ BEGIN
     UPDATE churn.pipeline SET auto_model = cand.name WHERE pipeline_id = p.pipeline_id;
     scorer := cand;
     changed := true;
-    note := format('auto: %s (%s) is the new champion: validation AUC %s%s', cand.name, cand.metrics ->> 'champion',
-                   round(a_new::numeric, 4),
+    note := format('auto: %s (%s) is the new champion: %s%s', cand.name, cand.metrics ->> 'champion',
+                   coalesce('validation AUC ' || round(a_new::numeric, 4), 'no labelled history to validate on yet'),
                    CASE WHEN cur.name IS NOT NULL
                         THEN format(' against %s''s %s', cur.name, round(a_cur::numeric, 4)) ELSE '' END);
 END

@@ -41,11 +41,14 @@ FROM churn.refresh('t_auto');
 SELECT count(*) FILTER (WHERE cardinality(drivers) > 0) > 0 AS drivers FROM churn.current_warnings
 WHERE pipeline = 't_auto' AND zone IN ('red', 'yellow');
 
--- too little history to train: the pipeline's BG/NBD scores meanwhile, and the run says why
+-- too little history to learn from (no label known yet): the rule model,
+-- which needs no training, is the champion until there is
 CREATE TABLE young AS SELECT * FROM purchases WHERE ts > now() - interval '120 days';
 SELECT pipeline FROM churn.create_pipeline('t_young', 'young', start_at => '2100-01-01');
-SELECT status, model_used, model_note LIKE 'auto: no model could be trained on the history up to %; the pipeline''s BG/NBD scores meanwhile' AS fallback
+SELECT status, model_used, model_note AS note
 FROM churn.refresh('t_young');
+SELECT kind, metrics -> 'skipped' ->> 'rules' AS why_unvalidated, metrics ->> 'training_rows' AS rows
+FROM churn.model WHERE name = 't_young_auto_v1';
 
 -- a pipeline may name a registered auto model directly
 SELECT pipeline, model FROM churn.create_pipeline('t_fixed', 'purchases', model => 't_auto_auto_v1', start_at => '2100-01-01');
