@@ -7,14 +7,14 @@
 SET client_min_messages = warning;
 
 \echo
-\echo '== 7. Warning tiers as of 2024-12-31 (logistic model trained in the database on earlier dates) =='
--- per customer: churn probability over the next 180 days, annual value
--- (trailing 365-day spend when the Gamma-Gamma fit is not usable) and tier
+\echo '== 7. Warning tiers as of 2024-12-31 (model auto: trained in the database on the chain''s own history and events) =='
+-- per customer: P(gone by the end of the next 90 days), annual value,
+-- lifecycle and tier; a lost customer is reactivated (blue), never called
 DROP TABLE IF EXISTS churn_demo.warnings;
 CREATE TABLE churn_demo.warnings AS
 SELECT s.customer_id::bigint AS customer_id, s.p_churn, s.annual_value, s.value_source,
-       s.zone, s.level, s.code, s.value_segment, s.lead_days, s.last_purchase
-FROM churn.backtest_scores('churn_demo.purchases', '2024-12-31', 180, 'logit') s;
+       s.zone, s.level, s.code, s.value_segment, s.lead_days, s.last_purchase, s.lifecycle
+FROM churn.backtest_scores('churn_demo.purchases', '2024-12-31', 90, events => 'churn_demo.events') s;
 SELECT zone, code, value_segment AS value, count(*) AS customers,
        round(avg(p_churn)::numeric, 3) AS mean_p_churn,
        round(avg(annual_value)::numeric, 0) AS mean_annual_value,
@@ -23,9 +23,12 @@ FROM churn_demo.warnings
 GROUP BY zone, level, code, value_segment
 ORDER BY CASE zone WHEN 'red' THEN 1 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 3 ELSE 4 END, level,
          CASE value_segment WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END;
-SELECT zone, count(*) AS customers, round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct
-FROM churn_demo.warnings GROUP BY zone
-ORDER BY CASE zone WHEN 'red' THEN 1 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 3 ELSE 4 END;
+\echo 'Zones by lifecycle: warnings are for customers who can still be kept; lost customers go to reactivation (blue):'
+SELECT lifecycle, count(*) AS customers,
+       count(*) FILTER (WHERE zone = 'red') AS red, count(*) FILTER (WHERE zone = 'yellow') AS yellow,
+       count(*) FILTER (WHERE zone = 'blue') AS blue, count(*) FILTER (WHERE zone = 'none') AS none
+FROM churn_demo.warnings GROUP BY lifecycle
+ORDER BY CASE lifecycle WHEN 'new' THEN 1 WHEN 'active' THEN 2 WHEN 'lapsing' THEN 3 ELSE 4 END;
 
 \echo
 \echo '== 8. The most urgent cases: playbook action and the warning signs behind them =='
@@ -37,7 +40,7 @@ SELECT w.customer_id, (churn.rule_score(f.f, churn.engagement_features(e.engagem
 FROM churn_demo.warnings w
 JOIN (SELECT customer_id, churn.features(history, '2024-12-31') AS f FROM churn_demo.histories) f USING (customer_id)
 LEFT JOIN churn_demo.engagement e USING (customer_id)
-WHERE w.zone <> 'none';
+WHERE w.zone <> 'none' AND w.lifecycle <> 'lost';
 SELECT to_regprocedure('churn.raise_alert(text,churn.tier,float8,float8,text[],text,timestamptz)') IS NOT NULL
        AND to_regclass('churn.open_alerts') IS NOT NULL AS have_alerts \gset
 \if :have_alerts
@@ -48,7 +51,7 @@ SELECT count(churn.raise_alert(w.customer_id::text,
                                w.p_churn, w.annual_value, coalesce(d.drivers, '{}'), 'demo'))
        AS alerts_raised
 FROM churn_demo.warnings w LEFT JOIN churn_demo.warning_drivers d USING (customer_id)
-WHERE w.zone <> 'none';
+WHERE w.zone <> 'none' AND w.lifecycle <> 'lost';
 SELECT a.code, a.customer_id AS customer, a.value_segment AS value, round(a.p_churn::numeric, 3) AS p_churn,
        round(a.annual_value::numeric, 0) AS annual_value, a.action, a.channel, a.sla_hours,
        array_to_string(a.drivers[1:3], ', ') AS drivers
@@ -66,34 +69,31 @@ LIMIT 12;
 \endif
 
 \echo
-\echo '== 9. Backtest: the same model at 2024-06-30, checked against the next 180 days and the recorded ground truth =='
+\echo '== 9. Backtest: early warning at the 13 weekly dates to 2024-06-30, against what happened next and the recorded ground truth =='
 CREATE TEMP TABLE bt AS
-SELECT m.model, b.* FROM unnest(ARRAY['rules', 'bgnbd', 'logit']) WITH ORDINALITY m(model, o),
-     churn.backtest('churn_demo.purchases', '2024-06-30', 180, m.model) b;
+SELECT m.model, m.o, b.* FROM unnest(ARRAY['auto', 'rules', 'logit']) WITH ORDINALITY m(model, o),
+     churn.backtest('churn_demo.purchases', '2024-06-30', 90, m.model, lookback => 12, step_days => 7,
+                    events => 'churn_demo.events') b;
+\echo 'Among customers not yet lost at 2024-06-30 (label: gone by the end of the 90-day horizon):'
 SELECT model,
-       round(max(value) FILTER (WHERE section = 'summary' AND metric = 'auc')::numeric, 3) AS auc,
-       round(max(value) FILTER (WHERE section = 'summary' AND metric = 'brier')::numeric, 3) AS brier,
-       max(n) FILTER (WHERE section = 'zone' AND label = 'red+yellow' AND metric = 'customers') AS red_yellow,
-       round(max(value) FILTER (WHERE section = 'zone' AND label = 'red+yellow' AND metric = 'precision')::numeric, 3) AS precision,
-       round(max(value) FILTER (WHERE section = 'zone' AND label = 'red+yellow' AND metric = 'recall')::numeric, 3) AS recall,
-       round(max(value) FILTER (WHERE section = 'lift' AND bin = 1 AND metric = 'lift')::numeric, 2) AS top10_lift,
+       round(max(value) FILTER (WHERE section = 'early_warning' AND label = 'active' AND metric = 'auc')::numeric, 3) AS auc,
+       round(max(value) FILTER (WHERE section = 'early_warning' AND label = 'recency_baseline' AND metric = 'auc')::numeric, 3) AS recency_auc,
+       max(n) FILTER (WHERE section = 'early_warning' AND label = 'red+yellow' AND metric = 'precision') AS red_yellow,
+       round(max(value) FILTER (WHERE section = 'early_warning' AND label = 'red+yellow' AND metric = 'precision')::numeric, 3) AS precision,
+       round(max(value) FILTER (WHERE section = 'early_warning' AND label = 'recency_baseline' AND metric = 'precision')::numeric, 3) AS recency_precision,
+       round(max(value) FILTER (WHERE section = 'lead_time' AND metric = 'warned_14_days_before_share')::numeric, 3) AS warned_14d_before,
        max(value) FILTER (WHERE section = 'lead_time' AND metric = 'median_days') AS median_lead_days
-FROM bt GROUP BY model ORDER BY min(CASE model WHEN 'rules' THEN 1 WHEN 'bgnbd' THEN 2 ELSE 3 END);
-\echo 'Logistic model, per zone at 2024-06-30 (precision = share that made no purchase in the next 180 days):'
-SELECT label AS zone,
-       max(n) FILTER (WHERE metric = 'customers') AS customers,
-       round(max(value) FILTER (WHERE metric = 'precision')::numeric, 3) AS precision,
-       round(max(value) FILTER (WHERE metric = 'recall')::numeric, 3) AS recall
-FROM bt WHERE model = 'logit' AND section = 'zone'
-GROUP BY label ORDER BY min(CASE label WHEN 'red' THEN 1 WHEN 'yellow' THEN 2 WHEN 'blue' THEN 3
-                                       WHEN 'none' THEN 4 ELSE 5 END);
-\echo 'Against the generator''s ground truth (gone: last purchase on or before 2024-06-30; leaving: still buying then, gone within 180 days):'
+FROM bt GROUP BY model ORDER BY min(o);
+\echo 'The auto model''s choice (validation AUC of each candidate on its newest training date):'
+SELECT label, metric, round(value::numeric, 4) AS value FROM bt WHERE model = 'auto' AND section = 'fit' AND label = 'auto';
+\echo 'Against the generator''s ground truth (gone: last purchase on or before 2024-06-30; leaving: still buying then, gone within 90 days):'
 SELECT CASE WHEN c.will_churn AND c.churn_date <= date '2024-06-30' + 1 THEN 'gone'
-            WHEN c.will_churn AND c.churn_date <= date '2024-06-30' + 180 THEN 'leaving'
+            WHEN c.will_churn AND c.churn_date <= date '2024-06-30' + 90 THEN 'leaving'
             ELSE 'stays' END AS truth,
        count(*) AS customers,
        round(avg((s.zone IN ('red', 'yellow'))::int)::numeric, 3) AS share_red_yellow,
+       round(avg((s.zone = 'blue' AND s.lifecycle = 'lost')::int)::numeric, 3) AS share_reactivation,
        round(avg(s.p_churn)::numeric, 3) AS mean_p_churn
-FROM churn.backtest_scores('churn_demo.purchases', '2024-06-30', 180, 'logit') s
+FROM churn.backtest_scores('churn_demo.purchases', '2024-06-30', 90, events => 'churn_demo.events') s
 JOIN churn_demo.customers c ON c.customer_id::text = s.customer_id
 GROUP BY 1 ORDER BY 1;

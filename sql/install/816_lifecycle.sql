@@ -9,7 +9,7 @@ ALTER TABLE churn.tier_policy
     ADD COLUMN lapsing_gaps float8 NOT NULL DEFAULT 1.5 CHECK (lapsing_gaps > 0 AND lapsing_gaps < 'Infinity'),
     ADD COLUMN lost_gaps float8 NOT NULL DEFAULT 4 CHECK (lost_gaps < 'Infinity'),
     ADD COLUMN lost_min_days int NOT NULL DEFAULT 60 CHECK (lost_min_days >= 0),
-    ADD COLUMN lost_max_days int NOT NULL DEFAULT 365 CHECK (lost_max_days > 0),
+    ADD COLUMN lost_max_days int NOT NULL DEFAULT 180 CHECK (lost_max_days > 0),
     ADD COLUMN default_gap_days float8 NOT NULL DEFAULT 60 CHECK (default_gap_days > 0 AND default_gap_days < 'Infinity'),
     ADD CONSTRAINT tier_policy_lifecycle_check CHECK (lost_gaps >= lapsing_gaps AND lost_max_days >= lost_min_days);
 COMMENT ON COLUMN churn.tier_policy.new_days IS 'lifecycle: a customer whose first purchase is fewer days ago is new (unless lost)';

@@ -1,7 +1,7 @@
 -- Lifecycle stages against the customer's own rhythm, the tier of a lost
 -- customer, and the early-warning label (part 816).
 -- A customer buying every 10 days, last on 2024-06-01, seen at growing distances:
--- gap 10 -> lapsing after 15 days, lost after max(60, 40) = 60 days.
+-- gap 10 -> lapsing after 15 days, lost after max(60, 40) = 60 days (and always from 180).
 WITH h AS (SELECT churn.history_agg(d, 10) AS h
            FROM generate_series('2024-01-01'::date, '2024-06-01', '10 days') g(d))
 SELECT a.as_of, (churn.features(h.h, a.as_of)).recency_days, churn.lifecycle(churn.features(h.h, a.as_of))
@@ -19,7 +19,7 @@ SELECT churn.lifecycle(NULL) IS NULL AS null_features,
        churn.lifecycle(churn.features('{2024-06-01:50}', '2024-06-10'), 0, NULL) IS NULL AS null_policy;
 -- bounds are per policy and value segment, editable in a copy
 SELECT churn.tier_policy_copy('default', 'patient');
-UPDATE churn.tier_policy SET lost_gaps = 20, lost_min_days = 200 WHERE policy = 'patient';
+UPDATE churn.tier_policy SET lost_gaps = 20, lost_min_days = 200, lost_max_days = 365 WHERE policy = 'patient';
 WITH h AS (SELECT churn.history_agg(d, 10) AS h
            FROM generate_series('2024-01-01'::date, '2024-06-01', '10 days') g(d))
 SELECT churn.lifecycle(churn.features(h.h, '2024-08-01')) AS default_policy,
