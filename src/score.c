@@ -524,22 +524,33 @@ model_score(PG_FUNCTION_ARGS)
 	return result;
 }
 
+/*
+ * The model row (argument 0) and the customer's features (arguments 1 and
+ * 2) of a call; false when the result is NULL (no model, no purchases).
+ */
+static bool
+ScoreCustomer(FunctionCallInfo fcinfo, ScoreCache **c, ModelRow *r)
+{
+	HeapTupleHeader m;
+
+	if (PG_ARGISNULL(0))
+		return false;
+	m = PG_GETARG_HEAPTUPLEHEADER(0);
+	*c = ScoreGetCache(fcinfo, m);
+	ScoreReadModel(*c, m, r);
+	return ScoreReadFeatures(fcinfo, *c, r, 2);
+}
+
 /* model_score(model, features, engagement): the churn probability of a customer; NULL without purchases. */
 Datum
 model_score_features(PG_FUNCTION_ARGS)
 {
-	HeapTupleHeader m;
 	ScoreCache *c;
 	ModelRow	r;
 	Datum		result;
 	bool		isnull;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	m = PG_GETARG_HEAPTUPLEHEADER(0);
-	c = ScoreGetCache(fcinfo, m);
-	ScoreReadModel(c, m, &r);
-	if (!ScoreReadFeatures(fcinfo, c, &r, 2))
+	if (!ScoreCustomer(fcinfo, &c, &r))
 		PG_RETURN_NULL();
 	result = ScoreModelVector(c, &r, (Datum) 0, &isnull);
 	if (isnull)
@@ -551,16 +562,10 @@ model_score_features(PG_FUNCTION_ARGS)
 Datum
 model_input(PG_FUNCTION_ARGS)
 {
-	HeapTupleHeader m;
 	ScoreCache *c;
 	ModelRow	r;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	m = PG_GETARG_HEAPTUPLEHEADER(0);
-	c = ScoreGetCache(fcinfo, m);
-	ScoreReadModel(c, m, &r);
-	if (!ScoreReadFeatures(fcinfo, c, &r, 2))
+	if (!ScoreCustomer(fcinfo, &c, &r))
 		PG_RETURN_NULL();
 	PG_RETURN_ARRAYTYPE_P(ScoreVectorArray(c, &r));
 }
