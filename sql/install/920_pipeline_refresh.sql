@@ -482,6 +482,7 @@ DECLARE
     n_new      bigint := 0;
     n_merged   bigint := 0;
     n_alerts   bigint;
+    n_closed   bigint;
 BEGIN
     b := churn.pipeline_begin(p_pipeline_id, p_run_id);
     p := b.p;
@@ -510,6 +511,8 @@ BEGIN
         FROM churn.pipeline_merge_event_queue(p, run) e;
     END IF;
     n_merged := n_merged + coalesce(ev_merged, 0);
+    -- outcomes first: an alert closed by a purchase frees the customer for a new one
+    n_closed := churn.pipeline_close_outcomes(p, today);
     t1 := clock_timestamp();
 
     rescore := full_read OR p.as_of IS DISTINCT FROM today OR p.scored_model IS DISTINCT FROM p.model;
@@ -535,7 +538,7 @@ BEGIN
         finish_ms = 1000 * extract(epoch FROM clock_timestamp() - t2),
         event_mode = CASE WHEN events_full THEN 'full' WHEN p.events IS NOT NULL THEN 'incremental' END,
         new_event_rows = ev_new, late_event_rows = ev_late, skipped_event_rows = ev_skipped,
-        model_used = (m.scorer).name, model_note = m.note
+        model_used = (m.scorer).name, model_note = m.note, alerts_closed = n_closed
     WHERE run_id = run;
     PERFORM churn.pipeline_prune(p.pipeline_id);
     -- no pipeline name or customer data: any role can LISTEN

@@ -64,7 +64,8 @@ DECLARE
     known text[] := ARRAY['name', 'source', 'customer_col', 'ts_col', 'amount_col', 'model', 'policy',
                           'horizon_days', 'window_days', 'schedule', 'time_zone', 'time_limit', 'max_failures',
                           'alert_zones', 'alert_max_idle_days', 'run_retention', 'start_at', 'owner',
-                          'events', 'event_customer_col', 'event_ts_col', 'event_kind_col', 'event_rating_col'];
+                          'events', 'event_customer_col', 'event_ts_col', 'event_kind_col', 'event_rating_col',
+                          'control_share', 'outcome_days'];
     new_owner oid;
 BEGIN
     FOR k IN SELECT jsonb_object_keys(args) LOOP
@@ -151,6 +152,7 @@ BEGIN
     END IF;
     p.ts_kind := churn.pipeline_check_source(p.source, p.customer_col, p.ts_col, p.amount_col, p.owner);
     p := churn.pipeline_apply_event_args(p, args);
+    p := churn.pipeline_apply_retention_args(p, args);
     PERFORM churn.pipeline_check_model(p.model);
     PERFORM churn.warning_tier(0.5, 0, p.policy);     -- an unknown policy fails here
     p.capture := CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = p.source) = 'r'
@@ -329,6 +331,7 @@ BEGIN
     p.ts_col := 'ts';
     p.amount_col := 'amount';
     p.model := 'auto';
+    p.control_share := 0;
     p.policy := 'default';
     p.horizon_days := 90;
     p.window_days := 90;
@@ -356,12 +359,13 @@ BEGIN
                                 policy, horizon_days, window_days, schedule, time_zone, time_limit, max_failures,
                                 alert_zones, alert_max_idle_days, run_retention, state, created_at, anchor_at,
                                 next_run_at, consecutive_failures, events, event_customer_col, event_ts_col,
-                                event_kind_col, event_rating_col, event_ts_kind, event_capture)
+                                event_kind_col, event_rating_col, event_ts_kind, event_capture, control_share,
+                                outcome_days)
     VALUES (p.name, p.owner, p.source, p.customer_col, p.ts_col, p.amount_col, p.ts_kind, p.capture, p.model,
             p.policy, p.horizon_days, p.window_days, p.schedule, p.time_zone, p.time_limit, p.max_failures,
             p.alert_zones, p.alert_max_idle_days, p.run_retention, p.state, p.created_at, p.anchor_at,
             p.next_run_at, 0, p.events, p.event_customer_col, p.event_ts_col, p.event_kind_col, p.event_rating_col,
-            p.event_ts_kind, p.event_capture)
+            p.event_ts_kind, p.event_capture, p.control_share, p.outcome_days)
     RETURNING * INTO p;
     PERFORM churn.pipeline_triggers(p, true);
     PERFORM churn.worker_wake();
@@ -416,6 +420,7 @@ BEGIN
         anchor_at = p.anchor_at, next_run_at = p.next_run_at, base_snapshot = p.base_snapshot,
         scored_model = p.scored_model, events = p.events, event_customer_col = p.event_customer_col,
         event_ts_col = p.event_ts_col, event_kind_col = p.event_kind_col, event_rating_col = p.event_rating_col,
+        control_share = p.control_share, outcome_days = p.outcome_days,
         event_ts_kind = p.event_ts_kind, event_capture = p.event_capture, event_snapshot = p.event_snapshot
     WHERE pipeline_id = old.pipeline_id
     RETURNING * INTO p;
@@ -454,7 +459,8 @@ CREATE FUNCTION churn.create_pipeline(name text, source regclass, customer_col n
                                       alert_max_idle_days int DEFAULT 365,
                                       run_retention interval DEFAULT '90 days', events regclass DEFAULT NULL,
                                       event_customer_col name DEFAULT 'customer_id', event_ts_col name DEFAULT 'ts',
-                                      event_kind_col name DEFAULT 'kind', event_rating_col name DEFAULT 'rating')
+                                      event_kind_col name DEFAULT 'kind', event_rating_col name DEFAULT 'rating',
+                                      control_share float8 DEFAULT 0, outcome_days int DEFAULT NULL)
     RETURNS churn.pipeline_status
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -463,12 +469,12 @@ $$
         'horizon_days', $8, 'schedule', $9, 'time_zone', $10, 'window_days', $11, 'time_limit', $12,
         'max_failures', $13, 'start_at', $14, 'alert_zones', to_jsonb($15), 'alert_max_idle_days', $16,
         'run_retention', $17, 'events', $18::oid, 'event_customer_col', $19, 'event_ts_col', $20,
-        'event_kind_col', $21, 'event_rating_col', $22));
+        'event_kind_col', $21, 'event_rating_col', $22, 'control_share', $23, 'outcome_days', $24));
     SELECT * FROM churn.pipeline_status s WHERE s.pipeline = $1;
 $$;
 COMMENT ON FUNCTION churn.create_pipeline(text, regclass, name, name, name, text, text, int, interval, text, int,
                                           interval, int, timestamptz, text[], int, interval, regclass, name, name,
-                                          name, name) IS
+                                          name, name, float8, int) IS
     'create a pipeline owned by the calling role: a purchase relation (and optionally a relation of events) kept scored on a schedule';
 
 DROP FUNCTION churn.alter_pipeline(text, text, regclass, name, name, name, text, text, int, interval, text, int,
@@ -484,7 +490,8 @@ CREATE FUNCTION churn.alter_pipeline(name text, new_name text DEFAULT NULL, sour
                                      run_retention interval DEFAULT NULL, owner regrole DEFAULT NULL,
                                      events regclass DEFAULT '-', event_customer_col name DEFAULT NULL,
                                      event_ts_col name DEFAULT NULL, event_kind_col name DEFAULT NULL,
-                                     event_rating_col name DEFAULT NULL)
+                                     event_rating_col name DEFAULT NULL, control_share float8 DEFAULT NULL,
+                                     outcome_days int DEFAULT NULL)
     RETURNS churn.pipeline_status
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -495,12 +502,13 @@ $$
         'alert_max_idle_days', $17, 'run_retention', $18, 'owner', $19::oid,
         -- NULL: no events (0); '-' (the default): unchanged (left out)
         'events', CASE WHEN $20 IS NULL THEN 0::oid WHEN $20::oid <> 0::oid THEN $20::oid END,
-        'event_customer_col', $21, 'event_ts_col', $22, 'event_kind_col', $23, 'event_rating_col', $24));
+        'event_customer_col', $21, 'event_ts_col', $22, 'event_kind_col', $23, 'event_rating_col', $24,
+        'control_share', $25, 'outcome_days', $26));
     SELECT * FROM churn.pipeline_status s WHERE s.pipeline = coalesce($2, $1);
 $$;
 COMMENT ON FUNCTION churn.alter_pipeline(text, text, regclass, name, name, name, text, text, int, interval, text,
                                          int, interval, int, timestamptz, text[], int, interval, regrole, regclass,
-                                         name, name, name, name) IS
+                                         name, name, name, name, float8, int) IS
     'change a pipeline''s settings (NULL: unchanged; events => NULL stops reading events), rename it or give it to another role';
 
 REVOKE EXECUTE ON FUNCTION churn.pipeline_due(), churn.pipeline_worker_start(bigint),

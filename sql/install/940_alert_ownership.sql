@@ -89,13 +89,19 @@ $$;
 -- ('opened', 'escalated', 'unchanged'); a candidate whose insert lost a race
 -- with a concurrent transaction returns no row.
 CREATE FUNCTION churn.alert_raise_set(p_pipeline_id int, p_pipeline text, cands churn.pipeline_alert_candidate[],
-                                      p_at timestamptz, p_actor text)
+                                      p_at timestamptz, p_actor text, p_control_share float8 DEFAULT 0)
     RETURNS TABLE (customer_id text, alert_id bigint, event text)
     LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
     WITH c AS (
-        SELECT u.*, pb.zone, pb.level, pb.action, pb.channel, pb.sla_hours
+        SELECT u.*, pb.zone, pb.level, pb.sla_hours,
+               -- a held-out customer (part 935) gets no action
+               CASE WHEN arm.arm = 'control' THEN 'control group: no action' ELSE pb.action END AS action,
+               CASE WHEN arm.arm = 'control' THEN 'none' ELSE pb.channel END AS channel, arm.arm
         FROM unnest(cands) u JOIN churn.playbook_effective pb ON pb.code = u.code
+        CROSS JOIN LATERAL (SELECT CASE WHEN p_pipeline_id IS NULL THEN 'treatment'
+                                        ELSE churn.alert_arm(p_pipeline_id, u.customer_id, p_control_share)
+                                   END AS arm) arm
     ), cur AS MATERIALIZED (
         -- the active alerts of these customers (two branches so that each
         -- uses its partial unique index), locked
@@ -114,8 +120,10 @@ $$
     ), esc AS (
         UPDATE churn.alert a
         SET code = c.code, zone = c.zone, level = c.level, value_segment = c.value_segment, p_churn = c.p_churn,
-            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'), action = c.action,
-            channel = c.channel, sla_hours = c.sla_hours, status = 'open',
+            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'),
+            action = CASE WHEN a.arm = 'control' THEN a.action ELSE c.action END,
+            channel = CASE WHEN a.arm = 'control' THEN a.channel ELSE c.channel END, sla_hours = c.sla_hours,
+            status = 'open',
             due_at = p_at + make_interval(hours => c.sla_hours), contacted_at = NULL,
             escalations = a.escalations + 1, last_changed_at = p_at
         FROM c JOIN cur ON cur.customer_id = c.customer_id
@@ -124,10 +132,10 @@ $$
     ), ins AS (
         INSERT INTO churn.alert AS a (pipeline_id, pipeline, customer_id, code, zone, level, value_segment, p_churn,
                                       annual_value, drivers, action, channel, sla_hours, status, opened_at,
-                                      due_at, last_changed_at)
+                                      due_at, last_changed_at, arm)
         SELECT p_pipeline_id, p_pipeline, c.customer_id, c.code, c.zone, c.level, c.value_segment, c.p_churn,
                c.annual_value, coalesce(c.drivers, '{}'), c.action, c.channel, c.sla_hours, 'open', p_at,
-               p_at + make_interval(hours => c.sla_hours), p_at
+               p_at + make_interval(hours => c.sla_hours), p_at, c.arm
         FROM c WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.customer_id = c.customer_id)
         ON CONFLICT DO NOTHING
         RETURNING a AS alert
@@ -142,7 +150,9 @@ $$
         FROM done d
         RETURNING 1
     ), nt AS (
+        -- staff are told of treatment alerts only
         SELECT pg_notify('churn_alert', churn.alert_payload(d.alert, d.event)) FROM done d
+        WHERE (d.alert).arm = 'treatment'
     )
     SELECT (d.alert).customer_id, (d.alert).alert_id, d.event
     FROM done d
@@ -151,7 +161,7 @@ $$
     SELECT cur.customer_id, cur.alert_id, 'unchanged'
     FROM cur WHERE NOT EXISTS (SELECT 1 FROM esc e WHERE (e.alert).alert_id = cur.alert_id)
 $$;
-COMMENT ON FUNCTION churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text) IS
+COMMENT ON FUNCTION churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text, float8) IS
     'alert internal: opens or escalates the alerts of a set of candidates; the one path behind refreshes and churn.raise_alert';
 
 -- Alerts of one refresh: the set path with the refresh's time and the
@@ -163,7 +173,7 @@ CREATE FUNCTION churn.pipeline_raise_alerts(p_pipeline_id int, cands churn.pipel
 $$
     SELECT count(*) FILTER (WHERE r.event <> 'unchanged')
     FROM churn.pipeline p
-    CROSS JOIN LATERAL churn.alert_raise_set(p.pipeline_id, p.name, cands, now(), p.name) r
+    CROSS JOIN LATERAL churn.alert_raise_set(p.pipeline_id, p.name, cands, now(), p.name, p.control_share) r
     WHERE p.pipeline_id = p_pipeline_id AND cardinality(cands) > 0
 $$;
 COMMENT ON FUNCTION churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]) IS
@@ -327,7 +337,7 @@ CREATE OR REPLACE FUNCTION churn.alert_assign(alert_id bigint, assignee text, ac
     AS 'MODULE_PATHNAME', 'alert_assign' LANGUAGE C VOLATILE;
 
 REVOKE EXECUTE ON FUNCTION churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]),
-    churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text) FROM PUBLIC;
+    churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text, float8) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     churn.alert_pipeline_for(text, oid), churn.alert_check_owner(bigint, oid),
     churn.alert_open_or_escalate(text, text, text, int, text, float8, float8, text[], int, text, timestamptz, text),

@@ -37,7 +37,8 @@ SELECT r.run_id, p.name AS pipeline, r.trigger, r.status, r.started_at, r.finish
        r.finished_at - r.started_at AS duration, r.attempt, r.as_of, r.mode, r.new_purchase_rows,
        r.customers_merged, r.customers_total, r.customers_scored, r.snapshot_rows_written, r.tier_changes,
        r.alerts_raised, r.merge_ms, r.score_ms, r.finish_ms, r.error_code, r.error_message, r.error_detail,
-       r.event_mode, r.new_event_rows, r.late_event_rows, r.skipped_event_rows, r.model_used, r.model_note
+       r.event_mode, r.new_event_rows, r.late_event_rows, r.skipped_event_rows, r.model_used, r.model_note,
+       r.alerts_closed
 FROM churn.pipeline_run r JOIN churn.pipeline p ON p.pipeline_id = r.pipeline_id
 WHERE churn.pipeline_visible(p.owner);
 COMMENT ON COLUMN churn.pipeline_runs.event_mode IS
@@ -62,3 +63,4 @@ COMMENT ON COLUMN churn.current_warnings.lifecycle IS
     'new, active, lapsing or lost as of the refresh (churn.lifecycle); a lost customer is never red or yellow';
 COMMENT ON COLUMN churn.pipeline_runs.model_used IS 'the model that scored the run (0.3.0)';
 COMMENT ON COLUMN churn.pipeline_runs.model_note IS 'why that model scored: for model auto the champion kept, replaced or not trainable (0.3.0)';
+COMMENT ON COLUMN churn.pipeline_runs.alerts_closed IS 'alerts the run closed from the purchase data: retained or churned (0.3.0)';

@@ -1,0 +1,94 @@
+-- Measurable retention (part 935): alerts close themselves from the
+-- purchase data, a control group is held out, and churn.retention_effect
+-- measures the uplift with a Newcombe interval.  A simulated campaign:
+-- treated customers buy again with probability 0.5, control customers 0.3.
+CREATE SCHEMA test_retention;
+SET search_path = test_retention;
+SET TimeZone = 'UTC';
+-- 6,000 customers who bought every 10 days until 20 days ago
+CREATE TABLE purchases (customer_id text, ts timestamptz, amount numeric);
+INSERT INTO purchases
+SELECT 'c' || c, (current_date - 20 - 10 * k)::timestamptz + interval '12 hours', 20 + c % 7
+FROM generate_series(1, 6000) c, generate_series(0, 9) k;
+-- a model that puts every customer in red, so every one gets an alert
+SELECT churn.register_model('ret_all', ROW(ARRAY[10, 0]::float8[], NULL, NULL, NULL, NULL, NULL)::churn.logit,
+                            ARRAY['x'], 90);
+SELECT pipeline, model FROM churn.create_pipeline('t_ret', 'purchases', model => 'ret_all', control_share => 0.3,
+                                                  outcome_days => 30, start_at => '2100-01-01');
+SELECT status, alerts_raised, alerts_closed FROM churn.refresh('t_ret');
+
+-- about 30% held out, the same customers on every run; staff see treatment only
+-- (the draw hashes the pipeline id with the customer: counts vary with the id, shares do not)
+SELECT arm, round(count(*) / 6000.0, 1) AS share,
+       bool_and(arm = churn.alert_arm(pipeline_id, customer_id, 0.3)) AS reproducible,
+       bool_and((arm = 'control') = (action = 'control group: no action')) AS no_action_for_control
+FROM churn.alert WHERE pipeline = 't_ret' GROUP BY arm ORDER BY arm;
+SELECT count(*) = (SELECT count(*) FROM churn.alert WHERE pipeline = 't_ret' AND arm = 'treatment') AS treatment_shown,
+       count(*) FILTER (WHERE a.arm = 'control') AS control_shown
+FROM churn.open_alerts o JOIN churn.alert a USING (alert_id) WHERE o.pipeline = 't_ret';
+
+-- staff close one treatment alert by hand; a purchase later does not override it
+SELECT alert_id AS manual FROM churn.alert WHERE pipeline = 't_ret' AND arm = 'treatment' ORDER BY alert_id LIMIT 1 \gset
+SELECT status FROM churn.alert_close(:manual, 'dismissed', 'anna', 'moved away');
+
+-- the campaign: a deterministic draw per customer, 0.5 for treatment, 0.3 for control
+INSERT INTO purchases
+SELECT a.customer_id, current_date + 1 + interval '10 hours', 30
+FROM churn.alert a
+WHERE a.pipeline = 't_ret'
+  AND (hashtextextended(a.customer_id, 77) & 9007199254740991)::float8 / 9007199254740992
+      < CASE a.arm WHEN 'treatment' THEN 0.5 ELSE 0.3 END;
+-- the next refresh closes the alerts of those who bought as retained
+SELECT status, alerts_closed > 0 AS closed_some FROM churn.refresh('t_ret');
+-- outcome_days later the rest close as churned
+UPDATE churn.alert SET opened_at = opened_at - interval '200 days'
+WHERE pipeline = 't_ret' AND status IN ('open', 'contacted');
+SELECT status, alerts_closed > 0 AS closed_some FROM churn.refresh('t_ret');
+SELECT status, round(count(*) / 6000.0, 1) AS share FROM churn.alert WHERE pipeline = 't_ret' GROUP BY 1 ORDER BY 1;
+SELECT status FROM churn.alert WHERE alert_id = :manual;
+-- the audit trail says who closed each alert
+SELECT e.actor, e.to_status, count(*) > 0 AS some,
+       bool_and(e.note LIKE 'bought on %, within 30 days of the alert' OR e.note = 'no purchase within 30 days of the alert'
+                OR e.actor <> 'churn.outcome') AS notes
+FROM churn.alert_event e JOIN churn.alert a USING (alert_id)
+WHERE a.pipeline = 't_ret' AND e.to_status IN ('retained', 'churned', 'dismissed')
+GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- the effect: uplift within 0.05 of 0.2, and its interval covers 0.2
+SELECT zone, arm, alerts = closed + (arm = 'treatment')::int AS all_closed, round(retention_rate::numeric, 1) AS rate,
+       abs(uplift - 0.2) < 0.05 AS uplift_near_0_2, uplift_low < 0.2 AND uplift_high > 0.2 AS covers_0_2,
+       uplift_low > 0 AS significant, value_kept > 0 AS value_kept
+FROM churn.retention_effect WHERE pipeline = 't_ret' ORDER BY zone, arm;
+
+-- with equal rates the interval covers 0
+CREATE TABLE purchases2 AS SELECT 'd' || substr(customer_id, 2) AS customer_id, ts, amount FROM purchases
+WHERE ts < current_date;
+SELECT pipeline FROM churn.create_pipeline('t_eq', 'purchases2', model => 'ret_all', control_share => 0.3,
+                                           outcome_days => 30, start_at => '2100-01-01');
+SELECT status FROM churn.refresh('t_eq');
+INSERT INTO purchases2
+SELECT a.customer_id, current_date + 1 + interval '10 hours', 30 FROM churn.alert a
+WHERE a.pipeline = 't_eq' AND (hashtextextended(a.customer_id, 91) & 9007199254740991)::float8 / 9007199254740992 < 0.4;
+SELECT status FROM churn.refresh('t_eq');
+UPDATE churn.alert SET opened_at = opened_at - interval '200 days' WHERE pipeline = 't_eq' AND status = 'open';
+SELECT status FROM churn.refresh('t_eq');
+SELECT arm, alerts = closed AS all_closed, round(retention_rate::numeric, 1) AS rate, uplift_low < 0 AND uplift_high > 0 AS covers_0
+FROM churn.retention_effect WHERE pipeline = 't_eq' ORDER BY arm;
+
+-- the interval itself: Newcombe (1998) table II, 56/70 vs 48/80 -> 0.0524 .. 0.3339
+SELECT round(low::numeric, 4) AS low, round(high::numeric, 4) AS high FROM churn.newcombe_interval(56, 70, 48, 80);
+SELECT round(low::numeric, 4) AS low, round(high::numeric, 4) AS high FROM churn.wilson_interval(0, 10);
+SELECT * FROM churn.newcombe_interval(1, 0, 1, 10);
+
+-- bad input
+\set SHOW_CONTEXT never
+SELECT churn.create_pipeline('x', 'purchases', control_share => 1);
+SELECT churn.create_pipeline('x', 'purchases', control_share => -0.1);
+SELECT churn.create_pipeline('x', 'purchases', control_share => 'NaN');
+SELECT churn.create_pipeline('x', 'purchases', outcome_days => 0);
+SELECT pipeline FROM churn.alter_pipeline('t_eq', control_share => 0.5);
+SELECT control_share, outcome_days FROM churn.pipeline WHERE name = 't_eq';
+
+SELECT churn.drop_pipeline(p) FROM unnest(ARRAY['t_ret', 't_eq']) p;
+DELETE FROM churn.model WHERE name = 'ret_all';
+DROP SCHEMA test_retention CASCADE;
