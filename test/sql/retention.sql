@@ -80,6 +80,34 @@ SELECT round(low::numeric, 4) AS low, round(high::numeric, 4) AS high FROM churn
 SELECT round(low::numeric, 4) AS low, round(high::numeric, 4) AS high FROM churn.wilson_interval(0, 10);
 SELECT * FROM churn.newcombe_interval(1, 0, 1, 10);
 
+-- a plan within a budget: open treatment alerts, most expected value kept per unit of cost first
+SELECT pipeline FROM churn.create_pipeline('t_plan', 'purchases2', model => 'ret_all', start_at => '2100-01-01');
+SELECT status FROM churn.refresh('t_plan');
+-- the built-in call (cost 60) is worth less than it keeps for these low-value customers: nothing to buy
+SELECT count(*) AS rows FROM churn.retention_plan('t_plan', 1000);
+-- a cheaper call: cost 5, prior uplift 0.2
+SELECT churn.playbook_set('R1', 'call', 'phone', 24);
+UPDATE churn.playbook SET cost = 5, uplift_prior = 0.2 WHERE code = 'R1' AND NOT builtin;
+SELECT count(*) > 0 AS rows, sum(cost) <= 1000 AS within_budget, max(cumulative_cost) <= 1000 AS cumulative_within,
+       bool_and(expected_saved_value > 0) AS all_worth_it, min(uplift_source) AS uplift_source
+FROM churn.retention_plan('t_plan', 1000);
+SELECT why LIKE 'p_churn % x annual value % x prior uplift 0.200 - cost 5.00 = %' AS explained
+FROM churn.retention_plan('t_plan', 1000) LIMIT 1;
+-- it keeps at least as much as calling the highest p_churn first with the same budget
+WITH plan AS (SELECT sum(expected_saved_value) AS v FROM churn.retention_plan('t_plan', 1000)),
+top_p AS (SELECT a.p_churn * a.annual_value * 0.2 - 5 AS v, sum(5) OVER (ORDER BY a.p_churn DESC, a.alert_id) AS cum
+          FROM churn.alert a WHERE a.pipeline = 't_plan' AND a.status = 'open' AND a.arm = 'treatment')
+SELECT (SELECT v FROM plan) >= (SELECT sum(v) FROM top_p WHERE cum <= 1000) AS beats_highest_p_first;
+SELECT count(*) AS rows FROM churn.retention_plan('t_plan', 0);
+-- a user action without a cost is refused
+UPDATE churn.playbook SET cost = NULL WHERE code = 'R1' AND NOT builtin;
+SELECT * FROM churn.retention_plan('t_plan', 1000);
+SELECT churn.playbook_reset('R1');
+\set SHOW_CONTEXT never
+SELECT * FROM churn.retention_plan('t_plan', -1);
+SELECT * FROM churn.retention_plan('t_plan', 'NaN');
+SELECT * FROM churn.retention_plan('nope', 10);
+
 -- bad input
 \set SHOW_CONTEXT never
 SELECT churn.create_pipeline('x', 'purchases', control_share => 1);
@@ -89,6 +117,6 @@ SELECT churn.create_pipeline('x', 'purchases', outcome_days => 0);
 SELECT pipeline FROM churn.alter_pipeline('t_eq', control_share => 0.5);
 SELECT control_share, outcome_days FROM churn.pipeline WHERE name = 't_eq';
 
-SELECT churn.drop_pipeline(p) FROM unnest(ARRAY['t_ret', 't_eq']) p;
+SELECT churn.drop_pipeline(p) FROM unnest(ARRAY['t_ret', 't_eq', 't_plan']) p;
 DELETE FROM churn.model WHERE name = 'ret_all';
 DROP SCHEMA test_retention CASCADE;

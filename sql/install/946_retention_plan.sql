@@ -1,0 +1,103 @@
+-- churn_warning install script, part 946 (0.3.0): a retention plan within
+-- a budget.  Each playbook action has a cost and an expected uplift (the
+-- share of customers it keeps who would otherwise leave): measured by
+-- churn.retention_effect once both arms of a zone have enough closed
+-- alerts, else the playbook's prior.  The plan buys the alerts with the
+-- most expected value kept per unit of cost until the budget is spent.
+
+ALTER TABLE churn.playbook
+    ADD COLUMN cost float8 CHECK (cost >= 0 AND cost < 'Infinity'),
+    ADD COLUMN uplift_prior float8 CHECK (uplift_prior >= 0 AND uplift_prior <= 1);
+COMMENT ON COLUMN churn.playbook.cost IS 'cost of the action per customer (currency-neutral, as annual values); NULL: unknown, which a retention plan refuses';
+COMMENT ON COLUMN churn.playbook.uplift_prior IS 'expected share of customers the action keeps who would otherwise leave, until churn.retention_effect measures it';
+
+-- Built-in costs and priors: a call with a gift is costly and keeps most, a
+-- promotion is cheap, a reminder almost free.  Round figures to edit, not
+-- measured ones: the retention effect replaces the prior once measured.
+ALTER TABLE churn.playbook DISABLE TRIGGER builtin_guard;
+UPDATE churn.playbook SET cost = v.cost, uplift_prior = v.uplift
+FROM (VALUES ('R1', 60, 0.20), ('R2', 40, 0.18), ('R3', 25, 0.15), ('Y1', 8, 0.10), ('Y2', 8, 0.10),
+             ('Y3', 3, 0.06), ('Y4', 3, 0.06), ('B1', 1, 0.03), ('B2', 0.2, 0.02)) v(code, cost, uplift)
+WHERE playbook.code = v.code AND playbook.builtin;
+ALTER TABLE churn.playbook ENABLE TRIGGER builtin_guard;
+
+CREATE OR REPLACE VIEW churn.playbook_effective AS
+SELECT DISTINCT ON (p.code)
+       p.code::text AS code, p.zone::text AS zone, p.level::int AS level,
+       churn.alert_urgency(p.code)::int AS urgency,
+       p.action::text AS action, p.channel::text AS channel, p.sla_hours::int AS sla_hours,
+       p.description::text AS description, (NOT p.builtin)::boolean AS overridden,
+       p.cost::float8 AS cost, p.uplift_prior::float8 AS uplift_prior
+FROM churn.playbook p
+ORDER BY p.code, p.builtin;
+COMMENT ON COLUMN churn.playbook_effective.cost IS 'cost of the action per customer; NULL when unknown';
+COMMENT ON COLUMN churn.playbook_effective.uplift_prior IS 'expected uplift of the action until measured';
+
+-- The plan: the pipeline's open treatment alerts worth acting on, best value
+-- per unit of cost first, within the budget.  expected_saved_value =
+-- p_churn x annual_value x uplift - cost; uplift is the measured one of the
+-- zone (churn.retention_effect) when both arms have at least min_closed
+-- closed alerts, else the playbook prior.
+CREATE FUNCTION churn.retention_plan(pipeline text, budget float8, min_closed int DEFAULT 100)
+    RETURNS TABLE (customer_id text, alert_id bigint, code text, action text, cost float8, p_churn float8,
+                   annual_value float8, uplift float8, uplift_source text, expected_saved_value float8,
+                   cumulative_cost float8, why text)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    missing text;
+BEGIN
+    IF budget IS NULL OR budget = 'NaN' OR budget < 0 OR budget = 'Infinity' THEN
+        RAISE EXCEPTION 'budget must be a finite number >= 0, got %', coalesce(budget::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF min_closed IS NULL OR min_closed < 1 THEN
+        RAISE EXCEPTION 'min_closed must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM churn.pipeline_status s WHERE s.pipeline = retention_plan.pipeline) THEN
+        RAISE EXCEPTION 'pipeline "%" does not exist', retention_plan.pipeline
+            USING ERRCODE = 'undefined_object', HINT = 'Pipelines are listed in churn.pipeline_status.';
+    END IF;
+    SELECT string_agg(DISTINCT pb.code, ', ') INTO missing
+    FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
+    JOIN churn.playbook_effective pb ON pb.code = a.code
+    WHERE p.name = retention_plan.pipeline AND a.status IN ('open', 'contacted') AND a.arm = 'treatment'
+      AND (pb.cost IS NULL OR pb.uplift_prior IS NULL);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'the playbook has no cost or no uplift prior for %', missing
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Set cost and uplift_prior of the user rows of churn.playbook (UPDATE churn.playbook SET cost = ..., uplift_prior = ... WHERE code = ... AND NOT builtin).';
+    END IF;
+    RETURN QUERY
+    WITH fx AS (
+        SELECT e.zone, e.uplift FROM churn.retention_effect e
+        JOIN churn.retention_effect c ON c.pipeline = e.pipeline AND c.zone = e.zone AND c.arm = 'control'
+        WHERE e.pipeline = retention_plan.pipeline AND e.arm = 'treatment'
+          AND e.closed >= min_closed AND c.closed >= min_closed
+    ), c AS (
+        SELECT a.customer_id, a.alert_id, a.code, pb.action, pb.cost, a.p_churn, coalesce(a.annual_value, 0) AS value,
+               coalesce(fx.uplift, pb.uplift_prior) AS uplift,
+               CASE WHEN fx.uplift IS NOT NULL THEN 'measured' ELSE 'prior' END AS src
+        FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
+        JOIN churn.playbook_effective pb ON pb.code = a.code
+        LEFT JOIN fx ON fx.zone = a.zone
+        WHERE p.name = retention_plan.pipeline AND a.status IN ('open', 'contacted') AND a.arm = 'treatment'
+          AND churn.pipeline_visible(p.owner)
+    ), v AS (
+        SELECT c.*, c.p_churn * c.value * greatest(c.uplift, 0) - c.cost AS saved FROM c
+    ), r AS (
+        SELECT v.*, sum(v.cost) OVER (ORDER BY v.saved / greatest(v.cost, 1e-9) DESC, v.saved DESC, v.alert_id)
+                   AS cum
+        FROM v WHERE v.saved > 0
+    )
+    SELECT r.customer_id, r.alert_id, r.code, r.action, r.cost, r.p_churn, r.value, r.uplift, r.src, r.saved, r.cum,
+           format('p_churn %s x annual value %s x %s uplift %s - cost %s = %s',
+                  round(r.p_churn::numeric, 3), round(r.value::numeric, 2), r.src, round(r.uplift::numeric, 3),
+                  round(r.cost::numeric, 2), round(r.saved::numeric, 2))
+    FROM r WHERE r.cum <= budget
+    ORDER BY r.saved / greatest(r.cost, 1e-9) DESC, r.saved DESC, r.alert_id;
+END
+$$;
+COMMENT ON FUNCTION churn.retention_plan(text, float8, int) IS
+    'the open treatment alerts of a pipeline that a budget should buy, most expected value kept per unit of cost first; total cost <= budget';
