@@ -59,6 +59,7 @@ PG_FUNCTION_INFO_V1(pipeline_capture);
 PG_FUNCTION_INFO_V1(pipeline_check_columns);
 PG_FUNCTION_INFO_V1(pipeline_check_event_columns);
 PG_FUNCTION_INFO_V1(pipeline_event_check);
+PG_FUNCTION_INFO_V1(pipeline_check_store_column);
 
 /* Rows queued with one INSERT statement at most. */
 #define CAPTURE_BATCH_ROWS 10000
@@ -88,6 +89,7 @@ typedef struct CaptureConfig
 	char	   *event_rating_col;
 	char	   *event_ts_kind;
 	bool		event_trigger_capture;
+	char	   *store_col;		/* NULL: the pipeline has no store column */
 } CaptureConfig;
 
 /* One source row reduced to what a pipeline keeps. */
@@ -96,7 +98,7 @@ typedef struct CaptureRow
 	char	   *customer;		/* NULL when the customer is NULL */
 	bool		day_null;
 	DateADT		day;
-	char	   *kind;			/* events: NULL when NULL; purchases: NULL */
+	char	   *kind;			/* events: the kind; purchases: the store (NULL when NULL or none) */
 	bool		value_null;
 	float8		value;			/* the amount, or the event's rating */
 } CaptureRow;
@@ -106,7 +108,7 @@ typedef struct CaptureReader
 {
 	AttrNumber	customer_att;
 	AttrNumber	ts_att;
-	AttrNumber	kind_att;		/* InvalidAttrNumber for purchases */
+	AttrNumber	kind_att;		/* events: the kind; purchases: the store or InvalidAttrNumber */
 	AttrNumber	value_att;		/* amount or rating */
 	Oid			customer_type;
 	Oid			ts_type;
@@ -214,6 +216,26 @@ CaptureCheckColumns(Oid relid, const char *customer_col, const char *ts_col,
 	reader->kind_att = InvalidAttrNumber;
 	reader->kind_type = InvalidOid;
 	return CheckTimeKind(relid, ts_col, "time", reader->ts_type, ts_kind);
+}
+
+/*
+ * Check a pipeline source's store column (compared as text, so any type
+ * the customer column may have) and set it up as the reader's kind.
+ */
+static void
+CaptureCheckStoreColumn(Oid relid, const char *store_col, CaptureReader *reader)
+{
+	reader->kind_att = CheckColumn(relid, store_col, "store", CustomerTypes, lengthof(CustomerTypes),
+								   CUSTOMER_TYPES, "Name the store column with store_col.", &reader->kind_type);
+}
+
+/* Check a pipeline source's store column (see CaptureCheckStoreColumn). */
+void
+PipelineCheckStoreColumn(Oid relid, const char *store_col)
+{
+	CaptureReader reader;
+
+	CaptureCheckStoreColumn(relid, store_col, &reader);
 }
 
 /*
@@ -366,7 +388,8 @@ CaptureLoadConfig(int32 pipeline_id)
 							  "capture OPERATOR(pg_catalog.=) 'trigger', events::pg_catalog.oid, "
 							  "event_customer_col::pg_catalog.text, event_ts_col::pg_catalog.text, "
 							  "event_kind_col::pg_catalog.text, event_rating_col::pg_catalog.text, "
-							  "event_ts_kind, event_capture OPERATOR(pg_catalog.=) 'trigger' "
+							  "event_ts_kind, event_capture OPERATOR(pg_catalog.=) 'trigger', "
+							  "store_col::pg_catalog.text "
 							  "FROM churn.pipeline WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "pipeline look-up failed");
@@ -394,6 +417,7 @@ CaptureLoadConfig(int32 pipeline_id)
 		cfg.event_ts_kind = SPI_getvalue(tup, desc, 13);
 		d = SPI_getbinval(tup, desc, 14, &isnull);
 		cfg.event_trigger_capture = !isnull && DatumGetBool(d);
+		cfg.store_col = SPI_getvalue(tup, desc, 15);
 	}
 	ChurnRestorePrivileges(&sw);
 	return cfg;
@@ -505,7 +529,7 @@ CaptureEnqueue(int32 pipeline_id, CaptureStream stream, CaptureBatch *batch)
 		args[2] = makeArrayResult(batch->days, CurrentMemoryContext);
 		args[3] = makeArrayResult(batch->values, CurrentMemoryContext);
 		nargs = 4;
-		if (events)
+		if (batch->kinds != NULL)
 		{
 			args[4] = makeArrayResult(batch->kinds, CurrentMemoryContext);
 			nargs = 5;
@@ -514,6 +538,10 @@ CaptureEnqueue(int32 pipeline_id, CaptureStream stream, CaptureBatch *batch)
 			"INSERT INTO churn.pipeline_event_queue (pipeline_id, customer_id, day, rating, kind) "
 			"SELECT $1, u.c, u.d, u.r, u.k FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
 			"pg_catalog.unnest($4), pg_catalog.unnest($5)) u(c, d, r, k)" :
+			nargs == 5 ?
+			"INSERT INTO churn.pipeline_queue (pipeline_id, customer_id, day, amount, store) "
+			"SELECT $1, u.c, u.d, u.a, u.s FROM ROWS FROM (pg_catalog.unnest($2), "
+			"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5)) u(c, d, a, s)" :
 			"INSERT INTO churn.pipeline_queue (pipeline_id, customer_id, day, amount) "
 			"SELECT $1, u.c, u.d, u.a FROM ROWS FROM (pg_catalog.unnest($2), "
 			"pg_catalog.unnest($3), pg_catalog.unnest($4)) u(c, d, a)";
@@ -553,7 +581,7 @@ CaptureInserted(int32 pipeline_id, CaptureStream stream, CaptureReader *rd, Tupl
 				batch.customers = accumArrayResult(batch.customers, CStringGetTextDatum(row.customer), false,
 												   TEXTOID, batch_cxt);
 				batch.days = accumArrayResult(batch.days, DateADTGetDatum(row.day), false, DATEOID, batch_cxt);
-				if (stream == CAPTURE_EVENTS)
+				if (rd->kind_att != InvalidAttrNumber)
 					batch.kinds = accumArrayResult(batch.kinds,
 												   row.kind ? CStringGetTextDatum(row.kind) : (Datum) 0,
 												   row.kind == NULL, TEXTOID, batch_cxt);
@@ -700,7 +728,15 @@ CaptureSetUp(CaptureConfig *cfg, CaptureStream stream, Oid relid, CaptureReader 
 
 	memset(rd, 0, sizeof(*rd));
 	if (stream == CAPTURE_PURCHASES)
+	{
 		(void) CaptureCheckColumns(relid, cfg->customer_col, cfg->ts_col, cfg->amount_col, cfg->ts_kind, rd);
+		if (cfg->store_col != NULL)
+		{
+			CaptureCheckStoreColumn(relid, cfg->store_col, rd);
+			getTypeOutputInfo(rd->kind_type, &outfunc, &varlena);
+			fmgr_info(outfunc, &rd->kind_out);
+		}
+	}
 	else
 	{
 		(void) CaptureCheckEventColumns(relid, cfg->event_customer_col, cfg->event_ts_col,
@@ -763,4 +799,18 @@ pipeline_capture(PG_FUNCTION_ARGS)
 		CaptureEnqueue(pipeline_id, stream, NULL);
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+/* churn.pipeline_check_store_column(source, store_col): an error unless the store column is usable. */
+Datum
+pipeline_check_store_column(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	PipelineCheckStoreColumn(relid, NameStr(*PG_GETARG_NAME(1)));
+	PG_RETURN_VOID();
 }

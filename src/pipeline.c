@@ -375,13 +375,15 @@ pipeline_read(PG_FUNCTION_ARGS)
 	char	   *ts_col;
 	char	   *amount_col;
 	char	   *ts_kind;
+	char	   *store_col;
 
 	ChurnMaterializeSRF(fcinfo);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PipelineReadLookUp(PG_GETARG_INT32(0),
 					   "name, owner::pg_catalog.oid, source::pg_catalog.oid, customer_col::pg_catalog.text, "
-					   "ts_col::pg_catalog.text, amount_col::pg_catalog.text, ts_kind, time_zone");
+					   "ts_col::pg_catalog.text, amount_col::pg_catalog.text, ts_kind, time_zone, "
+					   "store_col::pg_catalog.text");
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	spec.name = SPI_getvalue(tup, desc, 1);
@@ -394,14 +396,22 @@ pipeline_read(PG_FUNCTION_ARGS)
 	amount_col = SPI_getvalue(tup, desc, 6);
 	ts_kind = SPI_getvalue(tup, desc, 7);
 	spec.time_zone = SPI_getvalue(tup, desc, 8);
+	store_col = SPI_getvalue(tup, desc, 9);
 
 	PipelineReadCheck(&spec);
 	/* a column retyped since the pipeline was set up fails here, before any read */
 	(void) PipelineCheckColumns(spec.relid, customer_col, ts_col, amount_col, ts_kind);
-	spec.query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8) "
+	if (store_col != NULL)
+		PipelineCheckStoreColumn(spec.relid, store_col);
+	/* the purchase rows per store of each customer, for the store of most of them */
+	spec.query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8), %s "
 						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
 						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind),
-						  quote_identifier(amount_col), PipelineReadRelation(spec.relid),
+						  quote_identifier(amount_col),
+						  store_col == NULL ? "NULL::pg_catalog.jsonb" :
+						  psprintf("churn.store_counts(pg_catalog.array_agg((%s)::pg_catalog.text))",
+								   quote_identifier(store_col)),
+						  PipelineReadRelation(spec.relid),
 						  quote_identifier(customer_col), quote_identifier(ts_col));
 	PipelineReadRun(fcinfo, &spec);
 	SPI_finish();

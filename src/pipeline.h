@@ -31,6 +31,7 @@ extern Datum ChurnCallInternal(FunctionCallInfo fcinfo, const char *internal);
 /* capture.c */
 extern const char *PipelineCheckColumns(Oid relid, const char *customer_col, const char *ts_col,
 										const char *amount_col, const char *ts_kind);
+extern void PipelineCheckStoreColumn(Oid relid, const char *store_col);
 extern const char *PipelineCheckEventColumns(Oid relid, const char *customer_col, const char *ts_col,
 											 const char *kind_col, const char *rating_col,
 											 const char *ts_kind);

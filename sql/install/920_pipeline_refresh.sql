@@ -151,17 +151,17 @@ BEGIN
     ), ins AS (
         -- plain INSERT and UPDATE rather than ON CONFLICT (twice as
         -- fast): no one else writes a pipeline's rows while it is locked
-        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, touched_run)
-        SELECT p.pipeline_id, r.customer_id, r.history, run FROM r
+        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, stores, touched_run)
+        SELECT p.pipeline_id, r.customer_id, r.history, r.stores, run FROM r
         WHERE r.customer_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
                           WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id)
         RETURNING 1
     ), upd AS (
-        UPDATE churn.pipeline_customer c SET history = r.history, touched_run = run
+        UPDATE churn.pipeline_customer c SET history = r.history, stores = r.stores, touched_run = run
         FROM r
         WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id
-          AND c.history::text IS DISTINCT FROM r.history::text
+          AND (c.history::text IS DISTINCT FROM r.history::text OR c.stores IS DISTINCT FROM r.stores)
         RETURNING 1
     )
     SELECT (SELECT s.snapshot FROM s),
@@ -184,20 +184,22 @@ $$
 BEGIN
     WITH q AS (
         DELETE FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND NOT q.rebuild
-        RETURNING q.customer_id, q.day, q.amount, q.xid
+        RETURNING q.customer_id, q.day, q.amount, q.xid, q.store
     ), n AS (
         SELECT * FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.base_snapshot)
     ), d AS (
-        SELECT n.customer_id, churn.history_agg(n.day, n.amount) AS h FROM n GROUP BY n.customer_id
+        SELECT n.customer_id, churn.history_agg(n.day, n.amount) AS h, churn.store_counts(array_agg(n.store)) AS st
+        FROM n GROUP BY n.customer_id
     ), mi AS (
-        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, touched_run)
-        SELECT p.pipeline_id, d.customer_id, d.h, run FROM d
+        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, stores, touched_run)
+        SELECT p.pipeline_id, d.customer_id, d.h, d.st, run FROM d
         WHERE d.h IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
                           WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id)
         RETURNING customer_id
     ), mu AS (
-        UPDATE churn.pipeline_customer c SET history = churn.merge(c.history, d.h), touched_run = run
+        UPDATE churn.pipeline_customer c SET history = churn.merge(c.history, d.h),
+               stores = churn.store_counts_merge(c.stores, d.st), touched_run = run
         FROM d
         WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id AND d.h IS NOT NULL
         RETURNING c.customer_id
@@ -374,13 +376,13 @@ BEGIN
         -- once, not once per reference below); the engagement features over
         -- the same window as the purchase features (NULL without events)
         SELECT c.customer_id, churn.features(c.history, today, p.window_days) AS f,
-               churn.engagement_features(c.engagement, today, p.window_days) AS e,
+               churn.engagement_features(c.engagement, today, p.window_days) AS e, churn.store_of(c.stores) AS store,
                greatest(0, churn.history_spend(c.history, today, 365)) AS spend_365
         FROM churn.pipeline_customer c
         WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run) AND c.history IS NOT NULL
         OFFSET 0
     ), sc AS MATERIALIZED (
-        SELECT s.customer_id, s.f, s.e, s.spend_365,
+        SELECT s.customer_id, s.f, s.e, s.store, s.spend_365,
                churn.model_score(scorer, s.f, s.e) AS p_churn,
                churn.model_p_alive(bgm, s.f) AS p_alive,
                churn.model_expected(bgm, s.f, p.horizon_days) AS expected,
@@ -393,9 +395,9 @@ BEGIN
                w.code AS prev_code, w.customer_id IS NULL AS is_new,
                w.customer_id IS NULL
                OR (w.features, w.p_churn, w.p_alive, w.expected_purchases, w.predicted_value, w.annual_value,
-                   w.code, w.value_segment, w.lifecycle, w.engagement)
+                   w.code, w.value_segment, w.lifecycle, w.engagement, w.store)
                   IS DISTINCT FROM (sc.f, sc.p_churn, sc.p_alive, sc.expected, sc.predicted_value, sc.spend_365,
-                                    tt.code, tt.value_segment, lc.lifecycle, sc.e) AS changed
+                                    tt.code, tt.value_segment, lc.lifecycle, sc.e, sc.store) AS changed
         FROM sc
         LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
         CROSS JOIN LATERAL churn.lifecycle(sc.f, sc.spend_365, p.policy) lc(lifecycle)
@@ -420,10 +422,10 @@ BEGIN
         INSERT INTO churn.pipeline_warning
             (pipeline_id, customer_id, features, p_churn, p_alive, expected_purchases, predicted_value,
              annual_value, zone, level, code, value_segment, lead_days, drivers, previous_code, changed_at, run_id,
-             lifecycle, engagement)
+             lifecycle, engagement, store)
         SELECT p.pipeline_id, t.customer_id, t.f, t.p_churn, t.p_alive, t.expected, t.predicted_value,
                t.spend_365, t.zone, t.level, t.code, t.value_segment, t.lead_days, coalesce(t.drivers, '{}'),
-               NULL, now(), run, t.lifecycle, t.e
+               NULL, now(), run, t.lifecycle, t.e, t.store
         FROM t WHERE t.is_new
         RETURNING 1
     ), uu AS (
@@ -434,7 +436,7 @@ BEGIN
             drivers = CASE WHEN t.code = w.code THEN w.drivers ELSE coalesce(t.drivers, '{}') END,
             previous_code = CASE WHEN t.code <> w.code THEN w.code ELSE w.previous_code END,
             changed_at = CASE WHEN t.code <> w.code THEN now() ELSE w.changed_at END,
-            run_id = run, lifecycle = t.lifecycle, engagement = t.e
+            run_id = run, lifecycle = t.lifecycle, engagement = t.e, store = t.store
         FROM t
         WHERE t.changed AND NOT t.is_new AND w.pipeline_id = p.pipeline_id AND w.customer_id = t.customer_id
         RETURNING 1
@@ -447,7 +449,7 @@ BEGIN
     )
     SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM ui) + (SELECT count(*) FROM uu), (SELECT count(*) FROM tc),
            (SELECT array_agg(ROW(t.customer_id, t.code, t.value_segment, t.p_churn, t.spend_365,
-                                 t.drivers)::churn.pipeline_alert_candidate)
+                                 t.drivers, t.store)::churn.pipeline_alert_candidate)
             FROM t WHERE t.alert)
     INTO n_scored, n_written, n_changes, cands;
 END

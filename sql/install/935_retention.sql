@@ -34,13 +34,19 @@ $$;
 COMMENT ON FUNCTION churn.alert_arm(int, text, float8) IS
     'treatment or control: control for a deterministic pseudo-random share control_share of a pipeline''s customers';
 
--- The retention arguments of create and alter, checked; returns the row to write.
+-- The retention arguments of create and alter (control_share, outcome_days,
+-- store_col; alter_pipeline(store_col => '') drops the store column),
+-- checked; returns the row to write.
 CREATE FUNCTION churn.pipeline_apply_retention_args(p churn.pipeline, args jsonb) RETURNS churn.pipeline
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
     IF args ? 'control_share' THEN p.control_share := (args->>'control_share')::float8; END IF;
     IF args ? 'outcome_days' THEN p.outcome_days := (args->>'outcome_days')::int; END IF;
+    IF args ? 'store_col' THEN p.store_col := nullif(args->>'store_col', ''); END IF;
+    IF p.store_col IS NOT NULL THEN
+        PERFORM churn.pipeline_check_store_column(p.source, p.store_col);
+    END IF;
     IF p.control_share IS NULL OR p.control_share = 'NaN' OR p.control_share < 0 OR p.control_share >= 1 THEN
         RAISE EXCEPTION 'control_share must be in [0, 1), got %', coalesce(p.control_share::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',

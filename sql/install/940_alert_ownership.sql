@@ -120,7 +120,7 @@ $$
     ), esc AS (
         UPDATE churn.alert a
         SET code = c.code, zone = c.zone, level = c.level, value_segment = c.value_segment, p_churn = c.p_churn,
-            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'),
+            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'), store = c.store,
             action = CASE WHEN a.arm = 'control' THEN a.action ELSE c.action END,
             channel = CASE WHEN a.arm = 'control' THEN a.channel ELSE c.channel END, sla_hours = c.sla_hours,
             status = 'open',
@@ -132,10 +132,10 @@ $$
     ), ins AS (
         INSERT INTO churn.alert AS a (pipeline_id, pipeline, customer_id, code, zone, level, value_segment, p_churn,
                                       annual_value, drivers, action, channel, sla_hours, status, opened_at,
-                                      due_at, last_changed_at, arm)
+                                      due_at, last_changed_at, arm, store)
         SELECT p_pipeline_id, p_pipeline, c.customer_id, c.code, c.zone, c.level, c.value_segment, c.p_churn,
                c.annual_value, coalesce(c.drivers, '{}'), c.action, c.channel, c.sla_hours, 'open', p_at,
-               p_at + make_interval(hours => c.sla_hours), p_at, c.arm
+               p_at + make_interval(hours => c.sla_hours), p_at, c.arm, c.store
         FROM c WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.customer_id = c.customer_id)
         ON CONFLICT DO NOTHING
         RETURNING a AS alert
@@ -238,7 +238,7 @@ BEGIN
         SELECT r.alert_id INTO id
         FROM churn.alert_raise_set(p_pipeline_id, p_pipeline,
                                    ARRAY[ROW(p_customer_id, p_code, p_value_segment, p_churn, p_annual_value,
-                                             p_drivers)::churn.pipeline_alert_candidate],
+                                             p_drivers, NULL)::churn.pipeline_alert_candidate],
                                    p_at, coalesce(p_pipeline, p_actor)) r;
         IF id IS NOT NULL THEN
             RETURN id;

@@ -120,3 +120,34 @@ SELECT control_share, outcome_days FROM churn.pipeline WHERE name = 't_eq';
 SELECT churn.drop_pipeline(p) FROM unnest(ARRAY['t_ret', 't_eq', 't_plan']) p;
 DELETE FROM churn.model WHERE name = 'ret_all';
 DROP SCHEMA test_retention CASCADE;
+
+-- stores: the store of most of a customer's purchase rows travels with the
+-- warning and the alert; a store column of any type works (compared as text)
+CREATE SCHEMA test_stores;
+CREATE TABLE test_stores.sales (customer_id int, ts timestamptz, amount numeric, shop int);
+INSERT INTO test_stores.sales
+SELECT c, current_date - 20 - 10 * k + interval '12 hours', 25, CASE WHEN k < 7 THEN c % 3 ELSE 9 END
+FROM generate_series(1, 300) c, generate_series(0, 9) k;
+SELECT churn.register_model('ret_all2', ROW(ARRAY[10, 0]::float8[], NULL, NULL, NULL, NULL, NULL)::churn.logit,
+                            ARRAY['x'], 90);
+SELECT pipeline FROM churn.create_pipeline('t_store', 'test_stores.sales', model => 'ret_all2', store_col => 'shop',
+                                           start_at => '2100-01-01');
+SELECT status FROM churn.refresh('t_store');
+SELECT store, count(*) FROM churn.current_warnings WHERE pipeline = 't_store' GROUP BY 1 ORDER BY 1;
+SELECT store, count(*) FROM churn.alert WHERE pipeline = 't_store' GROUP BY 1 ORDER BY 1;
+-- new purchases are captured with their store: customer 1 now buys mostly in shop 9
+INSERT INTO test_stores.sales SELECT 1, now() - interval '1 hour' * k, 30, 9 FROM generate_series(1, 5) k;
+SELECT status, mode FROM churn.refresh('t_store');
+SELECT customer_id, store FROM churn.current_warnings WHERE pipeline = 't_store' AND customer_id IN ('1', '2')
+ORDER BY 1;
+-- an UPDATE of a store re-reads the source
+UPDATE test_stores.sales SET shop = 7 WHERE customer_id = 2;
+SELECT status, mode FROM churn.refresh('t_store');
+SELECT customer_id, store FROM churn.current_warnings WHERE pipeline = 't_store' AND customer_id = '2';
+-- bad store columns
+SELECT churn.create_pipeline('x', 'test_stores.sales', store_col => 'nope');
+CREATE TABLE test_stores.odd (customer_id int, ts timestamptz, amount numeric, shop point);
+SELECT churn.create_pipeline('x', 'test_stores.odd', store_col => 'shop');
+SELECT churn.drop_pipeline('t_store');
+DELETE FROM churn.model WHERE name = 'ret_all2';
+DROP SCHEMA test_stores CASCADE;
