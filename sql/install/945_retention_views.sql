@@ -65,3 +65,64 @@ COMMENT ON COLUMN churn.retention_effect.uplift_low IS 'lower end of the 95% New
 COMMENT ON COLUMN churn.retention_effect.uplift_high IS 'upper end of the 95% Newcombe interval of the uplift';
 COMMENT ON COLUMN churn.retention_effect.value_kept IS 'uplift times the annual value of the closed treatment alerts (currency-neutral)';
 GRANT SELECT ON churn.retention_effect TO churn_reader;
+
+-- The views BI tools chart: alerts by store, the outcome funnel, SLA
+-- breaches per store and the retention effect per month.  Each shows the
+-- alerts of the pipelines the caller may see.
+
+CREATE VIEW churn.alerts_by_store WITH (security_barrier) AS
+SELECT p.name::text AS pipeline, a.store::text AS store, a.zone::text AS zone, a.arm::text AS arm,
+       count(*)::bigint AS alerts,
+       count(*) FILTER (WHERE a.status = 'open')::bigint AS open,
+       count(*) FILTER (WHERE a.status = 'contacted')::bigint AS contacted,
+       count(*) FILTER (WHERE a.status = 'retained')::bigint AS retained,
+       count(*) FILTER (WHERE a.status = 'churned')::bigint AS churned,
+       count(*) FILTER (WHERE a.status = 'dismissed')::bigint AS dismissed,
+       count(*) FILTER (WHERE a.status = 'open' AND a.due_at < now())::bigint AS overdue,
+       coalesce(sum(a.annual_value), 0)::float8 AS annual_value
+FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
+WHERE churn.pipeline_visible(p.owner)
+GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW churn.alerts_by_store IS
+    'alerts per pipeline, store, zone and arm by status, with the overdue ones and their annual value (store NULL: unknown or no store_col)';
+
+CREATE VIEW churn.outcome_funnel WITH (security_barrier) AS
+SELECT p.name::text AS pipeline, a.zone::text AS zone,
+       count(*)::bigint AS raised,
+       count(*) FILTER (WHERE a.contacted_at IS NOT NULL)::bigint AS contacted,
+       count(*) FILTER (WHERE a.status = 'retained')::bigint AS retained,
+       count(*) FILTER (WHERE a.status = 'churned')::bigint AS churned,
+       count(*) FILTER (WHERE a.status = 'dismissed')::bigint AS dismissed,
+       count(*) FILTER (WHERE a.status IN ('open', 'contacted'))::bigint AS still_open
+FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
+WHERE churn.pipeline_visible(p.owner) AND a.arm = 'treatment'
+GROUP BY 1, 2;
+COMMENT ON VIEW churn.outcome_funnel IS
+    'treatment alerts per pipeline and zone: raised -> contacted -> retained / churned / dismissed, and those still open';
+
+CREATE VIEW churn.sla_breaches WITH (security_barrier) AS
+SELECT p.name::text AS pipeline, a.store::text AS store,
+       count(*) FILTER (WHERE a.status = 'open' AND a.due_at < now())::bigint AS overdue_now,
+       count(*) FILTER (WHERE a.contacted_at > a.due_at)::bigint AS contacted_late,
+       count(*) FILTER (WHERE a.contacted_at <= a.due_at)::bigint AS contacted_in_time,
+       (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.contacted_at - a.opened_at) / 3600)
+           FILTER (WHERE a.contacted_at IS NOT NULL))::float8 AS median_hours_to_contact
+FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
+WHERE churn.pipeline_visible(p.owner) AND a.arm = 'treatment'
+GROUP BY 1, 2;
+COMMENT ON VIEW churn.sla_breaches IS
+    'per pipeline and store: open alerts past their contact deadline now, contacts made late and in time, median hours from raising to contact';
+
+CREATE VIEW churn.retention_effect_monthly WITH (security_barrier) AS
+SELECT p.name::text AS pipeline, date_trunc('month', a.opened_at)::date AS month, a.arm::text AS arm,
+       count(*) FILTER (WHERE a.status IN ('retained', 'churned'))::bigint AS closed,
+       count(*) FILTER (WHERE a.status = 'retained')::bigint AS retained,
+       (count(*) FILTER (WHERE a.status = 'retained')::float8
+        / nullif(count(*) FILTER (WHERE a.status IN ('retained', 'churned')), 0))::float8 AS retention_rate
+FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
+WHERE churn.pipeline_visible(p.owner)
+GROUP BY 1, 2, 3;
+COMMENT ON VIEW churn.retention_effect_monthly IS
+    'retention rate per pipeline, month the alert was raised (server time zone) and arm: the retention effect over time';
+GRANT SELECT ON churn.alerts_by_store, churn.outcome_funnel, churn.sla_breaches, churn.retention_effect_monthly
+    TO churn_reader;

@@ -41,7 +41,7 @@ COMMENT ON COLUMN churn.playbook_effective.uplift_prior IS 'expected uplift of t
 CREATE FUNCTION churn.retention_plan(pipeline text, budget float8, min_closed int DEFAULT 100)
     RETURNS TABLE (customer_id text, alert_id bigint, code text, action text, cost float8, p_churn float8,
                    annual_value float8, uplift float8, uplift_source text, expected_saved_value float8,
-                   cumulative_cost float8, why text)
+                   cumulative_cost float8, why text, store text)
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 #variable_conflict use_column
@@ -77,6 +77,7 @@ BEGIN
           AND e.closed >= min_closed AND c.closed >= min_closed
     ), c AS (
         SELECT a.customer_id, a.alert_id, a.code, pb.action, pb.cost, a.p_churn, coalesce(a.annual_value, 0) AS value,
+               a.store,
                coalesce(fx.uplift, pb.uplift_prior) AS uplift,
                CASE WHEN fx.uplift IS NOT NULL THEN 'measured' ELSE 'prior' END AS src
         FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
@@ -86,18 +87,35 @@ BEGIN
           AND churn.pipeline_visible(p.owner)
     ), v AS (
         SELECT c.*, c.p_churn * c.value * greatest(c.uplift, 0) - c.cost AS saved FROM c
-    ), r AS (
-        SELECT v.*, sum(v.cost) OVER (ORDER BY v.saved / greatest(v.cost, 1e-9) DESC, v.saved DESC, v.alert_id)
-                   AS cum
+    ), cap AS (
+        -- at most a store's daily contacts, its best rows first
+        SELECT v.*, row_number() OVER (PARTITION BY v.store ORDER BY v.saved / greatest(v.cost, 1e-9) DESC,
+                                                                 v.saved DESC, v.alert_id) AS rank_in_store
         FROM v WHERE v.saved > 0
+    ), r AS (
+        SELECT cap.*, sum(cap.cost) OVER (ORDER BY cap.saved / greatest(cap.cost, 1e-9) DESC, cap.saved DESC,
+                                          cap.alert_id) AS cum
+        FROM cap LEFT JOIN churn.store_capacity sc ON sc.pipeline = retention_plan.pipeline AND sc.store = cap.store
+        WHERE sc.daily_contacts IS NULL OR cap.rank_in_store <= sc.daily_contacts
     )
     SELECT r.customer_id, r.alert_id, r.code, r.action, r.cost, r.p_churn, r.value, r.uplift, r.src, r.saved, r.cum,
            format('p_churn %s x annual value %s x %s uplift %s - cost %s = %s',
                   round(r.p_churn::numeric, 3), round(r.value::numeric, 2), r.src, round(r.uplift::numeric, 3),
-                  round(r.cost::numeric, 2), round(r.saved::numeric, 2))
+                  round(r.cost::numeric, 2), round(r.saved::numeric, 2)), r.store
     FROM r WHERE r.cum <= budget
     ORDER BY r.saved / greatest(r.cost, 1e-9) DESC, r.saved DESC, r.alert_id;
 END
 $$;
 COMMENT ON FUNCTION churn.retention_plan(text, float8, int) IS
-    'the open treatment alerts of a pipeline that a budget should buy, most expected value kept per unit of cost first; total cost <= budget';
+    'the open treatment alerts of a pipeline that a budget should buy, most expected value kept per unit of cost first; total cost <= budget, each store within its daily_contacts';
+
+-- How many customers a store can contact per day, for the plan.
+CREATE TABLE churn.store_capacity (
+    pipeline      text NOT NULL CHECK (pipeline <> ''),
+    store         text NOT NULL,
+    daily_contacts int NOT NULL CHECK (daily_contacts >= 0),
+    PRIMARY KEY (pipeline, store)
+);
+COMMENT ON TABLE churn.store_capacity IS
+    'contacts per day a store of a pipeline can make; churn.retention_plan gives a store no more rows (stores not listed: no limit); kept by pg_dump';
+SELECT pg_catalog.pg_extension_config_dump('churn.store_capacity', '');

@@ -117,7 +117,7 @@ SELECT churn.create_pipeline('x', 'purchases', outcome_days => 0);
 SELECT pipeline FROM churn.alter_pipeline('t_eq', control_share => 0.5);
 SELECT control_share, outcome_days FROM churn.pipeline WHERE name = 't_eq';
 
-SELECT churn.drop_pipeline(p) FROM unnest(ARRAY['t_ret', 't_eq', 't_plan']) p;
+SELECT churn.drop_pipeline(p) FROM unnest(ARRAY['t_ret', 't_plan']) p;
 DELETE FROM churn.model WHERE name = 'ret_all';
 DROP SCHEMA test_retention CASCADE;
 
@@ -144,10 +144,26 @@ ORDER BY 1;
 UPDATE test_stores.sales SET shop = 7 WHERE customer_id = 2;
 SELECT status, mode FROM churn.refresh('t_store');
 SELECT customer_id, store FROM churn.current_warnings WHERE pipeline = 't_store' AND customer_id = '2';
+-- the BI views: alerts by store, the funnel, SLA breaches, the effect per month
+SELECT store, zone, arm, alerts, open, overdue > 0 AS some_overdue FROM churn.alerts_by_store
+WHERE pipeline = 't_store' ORDER BY store;
+SELECT store, overdue_now > 0 AS some_overdue_now, contacted_late, contacted_in_time FROM churn.sla_breaches
+WHERE pipeline = 't_store' ORDER BY store;
+SELECT zone, raised = retained + churned + dismissed + still_open AS adds_up, still_open FROM churn.outcome_funnel
+WHERE pipeline IN ('t_store', 't_plan') ORDER BY pipeline, zone;
+SELECT arm, closed > 0 AS closed, round(retention_rate::numeric, 1) AS rate FROM churn.retention_effect_monthly
+WHERE pipeline = 't_eq' ORDER BY arm;
+-- a store's daily capacity bounds the plan
+SELECT churn.playbook_set('R1', 'call', 'phone', 24);
+UPDATE churn.playbook SET cost = 1, uplift_prior = 0.2 WHERE code = 'R1' AND NOT builtin;
+INSERT INTO churn.store_capacity VALUES ('t_store', '0', 5);
+SELECT store, count(*) FROM churn.retention_plan('t_store', 10000) GROUP BY 1 ORDER BY 1;
+SELECT churn.playbook_reset('R1');
+DELETE FROM churn.store_capacity WHERE pipeline = 't_store';
 -- bad store columns
 SELECT churn.create_pipeline('x', 'test_stores.sales', store_col => 'nope');
 CREATE TABLE test_stores.odd (customer_id int, ts timestamptz, amount numeric, shop point);
 SELECT churn.create_pipeline('x', 'test_stores.odd', store_col => 'shop');
-SELECT churn.drop_pipeline('t_store');
+SELECT churn.drop_pipeline(p) FROM unnest(ARRAY['t_store', 't_eq']) p;
 DELETE FROM churn.model WHERE name = 'ret_all2';
 DROP SCHEMA test_stores CASCADE;
