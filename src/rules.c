@@ -32,6 +32,14 @@
 #include "snapcache.h"
 
 PG_FUNCTION_INFO_V1(rule_score);
+PG_FUNCTION_INFO_V1(rule_reason);
+
+/*
+ * The reasons a rule can stand for (churn.rules.reason), in the order one
+ * is picked when rules of several fire: a service problem first (it is
+ * what a store can repair), then price, then silence, then frequency.
+ */
+static const char *const RuleReasons[] = {"service", "price", "silence", "frequency"};
 
 /* Smallest 1 - weight taken into the log, so a weight of 1 gives score 1. */
 #define RULE_MIN_KEEP 1e-300
@@ -48,6 +56,7 @@ typedef struct Rule
 	double		threshold;
 	double		log_keep;		/* ln(max(1 - weight, RULE_MIN_KEEP)) */
 	Datum		name;			/* text */
+	int			reason;			/* index into RuleReasons, -1 for none */
 } Rule;
 
 typedef struct Ruleset
@@ -94,6 +103,7 @@ static void
 RuleRead(HeapTuple tup, TupleDesc td, Rule *r)
 {
 	char	   *feature = SPI_getvalue(tup, td, 2);
+	char	   *reason;
 	bool		isnull;
 	double		weight;
 
@@ -108,6 +118,11 @@ RuleRead(HeapTuple tup, TupleDesc td, Rule *r)
 	weight = DatumGetFloat8(SPI_getbinval(tup, td, 5, &isnull));
 	r->log_keep = log(Max(1.0 - weight, RULE_MIN_KEEP));
 	r->name = datumCopy(SPI_getbinval(tup, td, 1, &isnull), false, -1);
+	r->reason = -1;
+	reason = SPI_getvalue(tup, td, 6);
+	for (int i = 0; reason != NULL && i < lengthof(RuleReasons); i++)
+		if (strcmp(reason, RuleReasons[i]) == 0)
+			r->reason = i;
 }
 
 /* Read a ruleset from churn.rules; error if it has no rule. */
@@ -122,8 +137,10 @@ RulesLoad(RulesCache *c, const char *name, int len)
 
 	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
-	ret = SPI_execute_with_args("SELECT rule, feature, op, threshold, weight FROM churn.rules"
-								" WHERE ruleset OPERATOR(pg_catalog.=) $1"
+	/* reason through to_jsonb: a database still on 0.2.0 has no such column */
+	ret = SPI_execute_with_args("SELECT rule, feature, op, threshold, weight,"
+								" pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.->>) 'reason'"
+								" FROM churn.rules r WHERE ruleset OPERATOR(pg_catalog.=) $1"
 								" ORDER BY weight DESC, rule",
 								1, &argtype, &arg, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
@@ -255,4 +272,70 @@ rule_score(PG_FUNCTION_ARGS)
 	values[0] = Float8GetDatum(score);
 	values[1] = PointerGetDatum(construct_array(fired, nfired, TEXTOID, -1, false, TYPALIGN_INT));
 	return ChurnMakeComposite(fcinfo, values, nulls);
+}
+
+/* The reason of the first-priority rule that fires on a full feature vector, or -1. */
+static int
+RulesReason(RulesCache *c, const char *ruleset, int len, const double *x, const bool *isnull)
+{
+	Ruleset    *set = RulesGet(c, ruleset, len);
+	int			best = -1;
+
+	for (int i = 0; i < set->nrules; i++)
+	{
+		const Rule *r = &set->rules[i];
+
+		if (r->reason < 0 || (best >= 0 && r->reason >= best) ||
+			isnull[r->feature] || !RuleFires(r, x[r->feature]))
+			continue;
+		best = r->reason;
+	}
+	return best;
+}
+
+/*
+ * rule_reason(f, e, lifecycle, ruleset): why a customer is at risk: 'lost'
+ * for a lost customer, else the reason of the rules of the ruleset that
+ * fire on their features (service, price, silence, frequency, in that order
+ * of precedence); NULL when none fires or without purchases.
+ */
+Datum
+rule_reason(PG_FUNCTION_ARGS)
+{
+	typedef struct ReasonCache
+	{
+		FeatureReader *reader;
+		RulesCache *rules;
+	}			ReasonCache;
+	ReasonCache *rc = (ReasonCache *) fcinfo->flinfo->fn_extra;
+	double		x[CHURN_NFEATURES];
+	bool		isnull[CHURN_NFEATURES];
+	text	   *ruleset;
+	int			k;
+
+	if (!PG_ARGISNULL(2))
+	{
+		text	   *stage = PG_GETARG_TEXT_PP(2);
+
+		if (VARSIZE_ANY_EXHDR(stage) == 4 && memcmp(VARDATA_ANY(stage), "lost", 4) == 0)
+			PG_RETURN_TEXT_P(cstring_to_text("lost"));
+	}
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(3))
+		PG_RETURN_NULL();
+	if (rc == NULL)
+	{
+		rc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ReasonCache));
+		rc->reader = FeatureReaderCreate(fcinfo->flinfo->fn_mcxt);
+		rc->rules = RulesCacheCreate(fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = rc;
+	}
+	if (!FeatureReaderRead(rc->reader, PG_GETARG_HEAPTUPLEHEADER(0),
+						   PG_ARGISNULL(1) ? NULL : PG_GETARG_HEAPTUPLEHEADER(1),
+						   NULL, CHURN_NFEATURES, x, isnull))
+		PG_RETURN_NULL();
+	ruleset = PG_GETARG_TEXT_PP(3);
+	k = RulesReason(rc->rules, VARDATA_ANY(ruleset), VARSIZE_ANY_EXHDR(ruleset), x, isnull);
+	if (k < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(RuleReasons[k]));
 }

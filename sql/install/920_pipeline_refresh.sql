@@ -391,13 +391,17 @@ BEGIN
         FROM s
         WHERE (s.f).first_purchase IS NOT NULL
     ), t0 AS (
-        SELECT sc.*, lc.lifecycle, tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
+        SELECT sc.*, lc.lifecycle,
+               churn.reason(sc.f, sc.e, lc.lifecycle,
+                            CASE WHEN (scorer).kind = 'rules' THEN (scorer).ruleset ELSE 'default' END) AS reason,
+               tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
                w.code AS prev_code, w.customer_id IS NULL AS is_new,
                w.customer_id IS NULL
                OR (w.features, w.p_churn, w.p_alive, w.expected_purchases, w.predicted_value, w.annual_value,
                    w.code, w.value_segment, w.lifecycle, w.engagement, w.store)
                   IS DISTINCT FROM (sc.f, sc.p_churn, sc.p_alive, sc.expected, sc.predicted_value, sc.spend_365,
-                                    tt.code, tt.value_segment, lc.lifecycle, sc.e, sc.store) AS changed
+                                    tt.code, tt.value_segment, lc.lifecycle, sc.e, sc.store) AS changed,
+               w.reason AS prev_reason
         FROM sc
         LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
         CROSS JOIN LATERAL churn.lifecycle(sc.f, sc.spend_365, p.policy) lc(lifecycle)
@@ -422,10 +426,10 @@ BEGIN
         INSERT INTO churn.pipeline_warning
             (pipeline_id, customer_id, features, p_churn, p_alive, expected_purchases, predicted_value,
              annual_value, zone, level, code, value_segment, lead_days, drivers, previous_code, changed_at, run_id,
-             lifecycle, engagement, store)
+             lifecycle, engagement, store, reason)
         SELECT p.pipeline_id, t.customer_id, t.f, t.p_churn, t.p_alive, t.expected, t.predicted_value,
                t.spend_365, t.zone, t.level, t.code, t.value_segment, t.lead_days, coalesce(t.drivers, '{}'),
-               NULL, now(), run, t.lifecycle, t.e, t.store
+               NULL, now(), run, t.lifecycle, t.e, t.store, t.reason
         FROM t WHERE t.is_new
         RETURNING 1
     ), uu AS (
@@ -436,9 +440,10 @@ BEGIN
             drivers = CASE WHEN t.code = w.code THEN w.drivers ELSE coalesce(t.drivers, '{}') END,
             previous_code = CASE WHEN t.code <> w.code THEN w.code ELSE w.previous_code END,
             changed_at = CASE WHEN t.code <> w.code THEN now() ELSE w.changed_at END,
-            run_id = run, lifecycle = t.lifecycle, engagement = t.e, store = t.store
+            run_id = run, lifecycle = t.lifecycle, engagement = t.e, store = t.store, reason = t.reason
         FROM t
-        WHERE t.changed AND NOT t.is_new AND w.pipeline_id = p.pipeline_id AND w.customer_id = t.customer_id
+        WHERE (t.changed OR t.reason IS DISTINCT FROM t.prev_reason) AND NOT t.is_new
+          AND w.pipeline_id = p.pipeline_id AND w.customer_id = t.customer_id
         RETURNING 1
     ), tc AS (
         INSERT INTO churn.pipeline_tier_change (pipeline_id, run_id, customer_id, at, as_of, from_code, to_code,
@@ -449,7 +454,7 @@ BEGIN
     )
     SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM ui) + (SELECT count(*) FROM uu), (SELECT count(*) FROM tc),
            (SELECT array_agg(ROW(t.customer_id, t.code, t.value_segment, t.p_churn, t.spend_365,
-                                 t.drivers, t.store)::churn.pipeline_alert_candidate)
+                                 t.drivers, t.store, t.reason)::churn.pipeline_alert_candidate)
             FROM t WHERE t.alert)
     INTO n_scored, n_written, n_changes, cands;
 END

@@ -95,10 +95,13 @@ CREATE FUNCTION churn.alert_raise_set(p_pipeline_id int, p_pipeline text, cands 
 $$
     WITH c AS (
         SELECT u.*, pb.zone, pb.level, pb.sla_hours,
-               -- a held-out customer (part 935) gets no action
-               CASE WHEN arm.arm = 'control' THEN 'control group: no action' ELSE pb.action END AS action,
-               CASE WHEN arm.arm = 'control' THEN 'none' ELSE pb.channel END AS channel, arm.arm
+               -- a held-out customer (part 935) gets no action; else the
+               -- action for the zone and reason (part 917), or the code's
+               CASE WHEN arm.arm = 'control' THEN 'control group: no action'
+                    ELSE coalesce(pr.action, pb.action) END AS action,
+               CASE WHEN arm.arm = 'control' THEN 'none' ELSE coalesce(pr.channel, pb.channel) END AS channel, arm.arm
         FROM unnest(cands) u JOIN churn.playbook_effective pb ON pb.code = u.code
+        LEFT JOIN churn.playbook_reason_effective pr ON pr.zone = pb.zone AND pr.reason = u.reason
         CROSS JOIN LATERAL (SELECT CASE WHEN p_pipeline_id IS NULL THEN 'treatment'
                                         ELSE churn.alert_arm(p_pipeline_id, u.customer_id, p_control_share)
                                    END AS arm) arm
@@ -120,7 +123,7 @@ $$
     ), esc AS (
         UPDATE churn.alert a
         SET code = c.code, zone = c.zone, level = c.level, value_segment = c.value_segment, p_churn = c.p_churn,
-            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'), store = c.store,
+            annual_value = c.annual_value, drivers = coalesce(c.drivers, '{}'), store = c.store, reason = c.reason,
             action = CASE WHEN a.arm = 'control' THEN a.action ELSE c.action END,
             channel = CASE WHEN a.arm = 'control' THEN a.channel ELSE c.channel END, sla_hours = c.sla_hours,
             status = 'open',
@@ -132,10 +135,10 @@ $$
     ), ins AS (
         INSERT INTO churn.alert AS a (pipeline_id, pipeline, customer_id, code, zone, level, value_segment, p_churn,
                                       annual_value, drivers, action, channel, sla_hours, status, opened_at,
-                                      due_at, last_changed_at, arm, store)
+                                      due_at, last_changed_at, arm, store, reason)
         SELECT p_pipeline_id, p_pipeline, c.customer_id, c.code, c.zone, c.level, c.value_segment, c.p_churn,
                c.annual_value, coalesce(c.drivers, '{}'), c.action, c.channel, c.sla_hours, 'open', p_at,
-               p_at + make_interval(hours => c.sla_hours), p_at, c.arm, c.store
+               p_at + make_interval(hours => c.sla_hours), p_at, c.arm, c.store, c.reason
         FROM c WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.customer_id = c.customer_id)
         ON CONFLICT DO NOTHING
         RETURNING a AS alert
@@ -238,7 +241,7 @@ BEGIN
         SELECT r.alert_id INTO id
         FROM churn.alert_raise_set(p_pipeline_id, p_pipeline,
                                    ARRAY[ROW(p_customer_id, p_code, p_value_segment, p_churn, p_annual_value,
-                                             p_drivers, NULL)::churn.pipeline_alert_candidate],
+                                             p_drivers, NULL, NULL)::churn.pipeline_alert_candidate],
                                    p_at, coalesce(p_pipeline, p_actor)) r;
         IF id IS NOT NULL THEN
             RETURN id;

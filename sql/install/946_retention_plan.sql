@@ -76,12 +76,14 @@ BEGIN
         WHERE e.pipeline = retention_plan.pipeline AND e.arm = 'treatment'
           AND e.closed >= min_closed AND c.closed >= min_closed
     ), c AS (
-        SELECT a.customer_id, a.alert_id, a.code, pb.action, pb.cost, a.p_churn, coalesce(a.annual_value, 0) AS value,
-               a.store,
-               coalesce(fx.uplift, pb.uplift_prior) AS uplift,
+        SELECT a.customer_id, a.alert_id, a.code, a.action, coalesce(pr.cost, pb.cost) AS cost, a.p_churn,
+               coalesce(a.annual_value, 0) AS value, a.store,
+               coalesce(fx.uplift, pr.uplift_prior, pb.uplift_prior) AS uplift,
                CASE WHEN fx.uplift IS NOT NULL THEN 'measured' ELSE 'prior' END AS src
         FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
         JOIN churn.playbook_effective pb ON pb.code = a.code
+        LEFT JOIN churn.playbook_reason_effective pr ON pr.zone = a.zone AND pr.reason = a.reason
+                                                      AND pr.action = a.action
         LEFT JOIN fx ON fx.zone = a.zone
         WHERE p.name = retention_plan.pipeline AND a.status IN ('open', 'contacted') AND a.arm = 'treatment'
           AND churn.pipeline_visible(p.owner)

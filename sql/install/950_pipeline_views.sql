@@ -53,7 +53,7 @@ CREATE OR REPLACE VIEW churn.current_warnings WITH (security_barrier) AS
 SELECT p.name AS pipeline, w.customer_id, p.as_of, w.p_churn, w.zone, w.level, w.code, w.value_segment,
        w.lead_days, w.p_alive, w.expected_purchases, w.predicted_value, w.annual_value, w.drivers,
        w.previous_code, w.changed_at, (w.features).last_purchase, (w.features).recency_days, w.features,
-       w.lifecycle, w.engagement, w.store
+       w.lifecycle, w.engagement, w.store, w.reason
 FROM churn.pipeline_warning w JOIN churn.pipeline p ON p.pipeline_id = w.pipeline_id
 WHERE churn.pipeline_visible(p.owner);
 -- 0.3.0: the lifecycle stage (part 816) and the engagement features of each customer.
@@ -65,3 +65,4 @@ COMMENT ON COLUMN churn.pipeline_runs.model_used IS 'the model that scored the r
 COMMENT ON COLUMN churn.pipeline_runs.model_note IS 'why that model scored: for model auto the champion kept, replaced or not trainable (0.3.0)';
 COMMENT ON COLUMN churn.pipeline_runs.alerts_closed IS 'alerts the run closed from the purchase data: retained or churned (0.3.0)';
 COMMENT ON COLUMN churn.current_warnings.store IS 'the store of most of the customer''s purchase rows (store_col); NULL without one';
+COMMENT ON COLUMN churn.current_warnings.reason IS 'why the customer is at risk: service, price, silence, frequency or lost (churn.reason); NULL when no rule fires';

@@ -37,6 +37,13 @@ UPDATE churn.pipeline SET auto_trained_on = auto_trained_on - retrain_days WHERE
 SELECT status, error_message, model_used IN ('t_auto_auto_v1', 't_auto_auto_v2') AS a_champion,
        model_note ~ '^auto: (champion t_auto_auto_v1 kept: AUC [0-9.]+ against the challenger''s [0-9.]+|t_auto_auto_v2 \(.*\) is the new champion: validation AUC [0-9.]+ against t_auto_auto_v1''s [0-9.]+)' AS compared
 FROM churn.refresh('t_auto');
+-- every warning says why; alerts take the action of their zone and reason when the playbook has one
+SELECT reason, count(*) > 0 AS some FROM churn.current_warnings
+WHERE pipeline = 't_auto' AND zone IN ('red', 'yellow') GROUP BY 1 ORDER BY 1;
+SELECT bool_and(a.action = coalesce(pr.action, pb.action)) AS action_fits_reason
+FROM churn.alert a JOIN churn.playbook_effective pb ON pb.code = a.code
+LEFT JOIN churn.playbook_reason_effective pr ON pr.zone = a.zone AND pr.reason = a.reason
+WHERE a.pipeline = 't_auto' AND a.arm = 'treatment';
 -- drivers of the alerts come from the champion
 SELECT count(*) FILTER (WHERE cardinality(drivers) > 0) > 0 AS drivers FROM churn.current_warnings
 WHERE pipeline = 't_auto' AND zone IN ('red', 'yellow');
