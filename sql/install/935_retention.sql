@@ -63,7 +63,8 @@ $$;
 -- Close the pipeline's open and contacted alerts whose outcome the data now
 -- shows: retained when the customer bought on a day after the alert's day
 -- and within outcome_days of it, churned when outcome_days have passed
--- without one.  A manual close wins: closed alerts are not touched.
+-- without one.  A manual close wins: closed alerts are not touched, and an
+-- alert staff are changing right now is left for the next refresh.
 -- Returns the number closed.
 CREATE FUNCTION churn.pipeline_close_outcomes(p churn.pipeline, today date) RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off AS
@@ -73,10 +74,9 @@ DECLARE
     n bigint;
 BEGIN
     WITH a AS MATERIALIZED (
-        SELECT a.alert_id, a.customer_id, a.status, a.code, (a.opened_at AT TIME ZONE p.time_zone)::date AS day
+        SELECT a.alert_id, a.customer_id, (a.opened_at AT TIME ZONE p.time_zone)::date AS day
         FROM churn.alert a
         WHERE a.pipeline_id = p.pipeline_id AND a.status IN ('open', 'contacted')
-        FOR UPDATE OF a
     ), o AS MATERIALIZED (
         SELECT a.*, b.day AS bought_on,
                CASE WHEN b.day IS NOT NULL THEN 'retained' WHEN a.day + w < today THEN 'churned' END AS outcome
@@ -84,10 +84,19 @@ BEGIN
         LEFT JOIN churn.pipeline_customer c ON c.pipeline_id = p.pipeline_id AND c.customer_id = a.customer_id
         LEFT JOIN LATERAL (SELECT min(d.day) AS day FROM churn.history_days(c.history) d
                            WHERE d.purchases > 0 AND d.day > a.day AND d.day <= a.day + w) b ON true
+    ), l AS MATERIALIZED (
+        -- only the alerts that get an outcome are locked, in id order, and
+        -- one that staff hold is left for the next refresh: a refresh never
+        -- waits for staff, so it cannot deadlock with them
+        SELECT x.alert_id, x.status, x.code FROM churn.alert x
+        WHERE x.alert_id IN (SELECT o.alert_id FROM o WHERE o.outcome IS NOT NULL)
+          AND x.status IN ('open', 'contacted')
+        ORDER BY x.alert_id
+        FOR UPDATE OF x SKIP LOCKED
     ), up AS (
         UPDATE churn.alert x SET status = o.outcome, closed_at = now(), last_changed_at = now()
-        FROM o WHERE x.alert_id = o.alert_id AND o.outcome IS NOT NULL
-        RETURNING o.alert_id, o.status AS from_status, o.outcome, o.code, o.bought_on
+        FROM o JOIN l USING (alert_id) WHERE x.alert_id = o.alert_id
+        RETURNING o.alert_id, l.status AS from_status, o.outcome, l.code, o.bought_on
     ), ev AS (
         INSERT INTO churn.alert_event (alert_id, at, event, from_status, to_status, from_code, to_code, actor, note)
         SELECT up.alert_id, now(), 'moved', up.from_status, up.outcome, up.code, up.code, 'churn.outcome',
