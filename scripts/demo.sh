@@ -18,6 +18,12 @@ PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo.sql"
 PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo_warnings.sql"
 PGDATABASE=churn_demo psql -X -v ON_ERROR_STOP=1 -f "$CW_ROOT/scripts/demo_pipeline.sql"
 
+# The warning board of the demo pipeline: one HTML file that opens offline (docs/board.md).
+echo
+echo '== The warning board: what a store manager opens in the morning'
+PGDATABASE=churn_demo "$CW_ROOT/scripts/board.sh" --pipeline pet_chain --out "${CW_BOARD_OUT:-$PWD/board.html}"
+echo 'Open it in any browser; scripts/board.sh --backtest adds the model checks (about a minute more).'
+
 if [ "$keep" = 1 ]; then
 	trap - EXIT
 	pg_ctl_cmd="$CW_PGBIN/pg_ctl -D $CW_CLUSTER_DIR/data stop"

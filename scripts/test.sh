@@ -16,7 +16,8 @@ what=${1:-all}
 case $what in all | regress | tap | reference) ;; *) cw_die "usage: $0 [regress|tap|reference] [names...]" ;; esac
 
 cw_need_packages "${CW_BUILD_PACKAGES[@]}" libipc-run-perl \
-	python3 python3-psycopg2 python3-numpy python3-scipy python3-statsmodels python3-sklearn python3-xgboost
+	python3 python3-psycopg2 python3-numpy python3-scipy python3-statsmodels python3-sklearn python3-xgboost \
+	nodejs chromium faketime
 cw_build_install
 cw_stage_data_for_server
 trap cw_cleanup EXIT
