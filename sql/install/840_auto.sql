@@ -50,12 +50,15 @@ COMMENT ON FUNCTION churn.auto_template(text, churn.bgnbd, int) IS
 -- pg_temp.churn_auto_input (customer_id text, h churn.history,
 -- e churn.engagement), with the BG/NBD fitted at the newest training date.
 CREATE FUNCTION churn.auto_rows(as_of date, horizon_days int, gone_days int, window_days int, policy text,
-                                n_dates int, step_days int) RETURNS churn.bgnbd
+                                n_dates int, step_days int, max_rows int DEFAULT 250000) RETURNS churn.bgnbd
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     td0 date := as_of - horizon_days - gone_days;
     bg  churn.bgnbd;
+    -- a large history trains on a deterministic sample of its customers, so
+    -- that training costs what max_rows rows cost, whatever the size
+    share float8 := least(1, max_rows::float8 / greatest(1, n_dates * (SELECT count(*) FROM pg_temp.churn_auto_input)));
 BEGIN
     IF to_regclass('pg_temp.churn_auto_rows') IS NOT NULL THEN
         DROP TABLE pg_temp.churn_auto_rows;
@@ -67,7 +70,8 @@ BEGIN
     CROSS JOIN LATERAL generate_series(0, n_dates - 1) k
     CROSS JOIN LATERAL (SELECT td0 - k * step_days AS td) d
     CROSS JOIN LATERAL (SELECT churn.features(i.h, d.td, window_days) AS f OFFSET 0) ff
-    WHERE (ff.f).first_purchase IS NOT NULL
+    WHERE (share >= 1 OR (hashtextextended(i.customer_id, 3) & 1048575)::float8 / 1048576 < share)
+      AND (ff.f).first_purchase IS NOT NULL
       AND churn.lifecycle(ff.f, greatest(0, churn.history_spend(i.h, d.td, 365)), policy) <> 'lost';
     BEGIN
         bg := (SELECT churn.bgnbd_fit((f).x, (f).t_x / 7, (f).t / 7) FROM pg_temp.churn_auto_rows WHERE k = 0);
@@ -77,8 +81,8 @@ BEGIN
     RETURN bg;
 END
 $$;
-COMMENT ON FUNCTION churn.auto_rows(date, int, int, int, text, int, int) IS
-    'auto step 1: training rows with the early-warning label into pg_temp.churn_auto_rows; returns the BG/NBD at the newest date';
+COMMENT ON FUNCTION churn.auto_rows(date, int, int, int, text, int, int, int) IS
+    'auto step 1: training rows with the early-warning label into pg_temp.churn_auto_rows (at most about max_rows: a deterministic sample of the customers); returns the BG/NBD at the newest date';
 
 -- Step 2: the candidates, fitted on the rows of dates k >= min_k.
 -- logit reads z-scored features, folded into its coefficients so that the
