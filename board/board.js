@@ -1,6 +1,6 @@
 // The board page: draws every chart spec of churn.board_charts with
 // vega-embed, shows the key numbers the specs carry (usermeta), and filters
-// every chart by zone. Inlined into the HTML by board/build.mjs.
+// every chart by zone and, when the pipeline has stores, by store. Inlined into the HTML by board/build.mjs.
 (function () {
   'use strict';
   var board = JSON.parse(document.getElementById('board-data').textContent);
@@ -66,7 +66,7 @@
   // sections of the board
   var sections = [
     ['Today', ['call_today']],
-    ['Alerts and warnings', ['sla', 'zones', 'over_time', 'flows']],
+    ['Alerts and warnings', ['sla', 'stores', 'sla_stores', 'zones', 'reasons', 'over_time', 'flows']],
     ['Outcomes', ['funnel', 'retention_effect']],
     ['Model check', ['calibration', 'lift', 'early_warning', 'lead_time']]
   ];
@@ -76,6 +76,7 @@
   var bindings = document.getElementById('bindings');
   var pending = [];
   var callRows = [];
+  var current = { zone: 'all', store: 'all' };   // the page's filters
   sections.forEach(function (s) {
     var sec = el('section', { 'class': 'group' });
     sec.appendChild(el('h2', {}, s[0]));
@@ -140,17 +141,18 @@
     var wrap = el('div', { 'class': 'table-wrap' });
     var t = el('table', { 'class': 'calls' });
     var head = el('tr', {});
-    ['customer', 'action', 'value kept', 'SLA clock'].forEach(function (h, i) { head.appendChild(el('th', i === 2 ? { 'class': 'num' } : {}, h)); });
+    ['customer', 'reason', 'action', 'value kept', 'SLA clock'].forEach(function (h, i) { head.appendChild(el('th', i === 3 ? { 'class': 'num' } : {}, h)); });
     var thead = el('thead', {});
     thead.appendChild(head);
     t.appendChild(thead);
     var body = el('tbody', {});
     values.slice().sort(function (a, b) { return b.value - a.value || a.alert_id - b.alert_id; }).forEach(function (v) {
-      var tr = el('tr', { 'data-zone': v.zone, 'class': 'sla-' + v.sla_status.replace(/[^a-z0-9]+/g, '-') });
+      var tr = el('tr', { 'data-zone': v.zone, 'data-store': v.store == null ? '' : String(v.store), 'class': 'sla-' + v.sla_status.replace(/[^a-z0-9]+/g, '-') });
       var who = el('td', {});
       who.appendChild(el('span', { 'class': 'customer' }, v.customer_id));
       who.appendChild(el('span', { 'class': 'code ' + v.zone }, v.code));
       tr.appendChild(who);
+      tr.appendChild(el('td', { 'class': 'reason' + (v.reason ? ' ' + v.reason : '') }, v.reason || '–'));
       var what = el('td', { 'class': 'action' });
       what.appendChild(el('span', {}, v.action));
       what.appendChild(el('span', { 'class': 'channel' }, v.channel));
@@ -162,13 +164,14 @@
     });
     t.appendChild(body);
     wrap.appendChild(t);
-    filterCalls('all');
+    filterCalls();
     return wrap;
   }
-  function filterCalls(zone) {
+  function filterCalls() {
     var shown = 0;
     callRows.forEach(function (tr) {
-      var ok = (zone === 'all' || tr.getAttribute('data-zone') === zone) && shown < 15;
+      var ok = (current.zone === 'all' || tr.getAttribute('data-zone') === current.zone) &&
+               (current.store === 'all' || tr.getAttribute('data-store') === current.store) && shown < 15;
       tr.hidden = !ok;
       if (ok) shown += 1;
     });
@@ -176,17 +179,35 @@
 
   // one zone filter for the whole page: the zone parameter of every spec
   var select = document.getElementById('zone');
-  function setZone(zone) {
-    filterCalls(zone);
-    var runs = Object.keys(window.boardViews).map(function (name) {
-      var v = window.boardViews[name];
-      try { v.signal('zone'); } catch (e) { return Promise.resolve(); }   // a chart without zones
-      return v.signal('zone', zone).runAsync();
+  function setParam(name, value) {
+    current[name] = value;
+    filterCalls();
+    var runs = Object.keys(window.boardViews).map(function (chart) {
+      var v = window.boardViews[chart];
+      try { v.signal(name); } catch (e) { return Promise.resolve(); }   // a chart without zones or stores
+      return v.signal(name, value).runAsync();
     });
     return Promise.all(runs);
   }
+  function setZone(zone) { return setParam('zone', zone); }
   select.addEventListener('change', function () { setZone(select.value); });
   window.boardSetZone = setZone;
+
+  // the store filter: the stores of the pipeline (usermeta.stores of chart "stores");
+  // without a store_col it says so and stays disabled
+  var storeSelect = document.getElementById('store');
+  var stores = (meta('stores').stores || []).slice().sort(function (a, b) {
+    return String(a).localeCompare(String(b), undefined, { numeric: true });
+  });
+  if (stores.length) {
+    stores.forEach(function (s) { storeSelect.appendChild(el('option', { value: String(s) }, 'store ' + s)); });
+  } else {
+    storeSelect.firstElementChild.textContent = 'all (no store_col)';
+    storeSelect.disabled = true;
+  }
+  function setStore(store) { return setParam('store', store); }
+  storeSelect.addEventListener('change', function () { setStore(storeSelect.value); });
+  window.boardSetStore = setStore;
 
   Promise.all(pending).then(function () {
     document.body.setAttribute('data-ready', window.boardErrors.length ? 'errors' : 'yes');

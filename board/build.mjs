@@ -61,14 +61,20 @@ ${readFileSync(join(here, 'board.css'), 'utf8')}
   <div class="headline">
     <h1>Warning board <span class="pipeline">${esc(board.pipeline)}</span></h1>
     <p class="meta" id="meta"></p>
-    <p class="stores"><strong>All stores.</strong> Per-store boards and the reasons behind a warning need store and reason data, which churn_warning does not keep yet.</p>
   </div>
+  <div class="filters">
   <label class="filter">Zone
     <select id="zone" aria-label="filter the charts by zone">
       <option value="all">all zones</option><option value="red">red</option><option value="yellow">yellow</option>
       <option value="blue">blue</option><option value="none">none (no warning)</option>
     </select>
   </label>
+  <label class="filter">Store
+    <select id="store" aria-label="filter the charts by store">
+      <option value="all">all stores</option>
+    </select>
+  </label>
+  </div>
 </header>
 <section class="kpis" id="kpis" aria-label="key numbers"></section>
 <main id="board"></main>

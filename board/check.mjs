@@ -7,6 +7,7 @@
 //     SLA and funnel charts) equal the numbers in --expect, which the caller
 //     queried from the views;
 //   - the zone filter reaches every chart and the call table;
+//   - the store filter (--expect store_filter) reaches the per-store charts and the call table;
 //   - on a phone the page does not scroll sideways.
 // Optionally saves full-page screenshots at desktop and phone widths.
 //
@@ -130,6 +131,12 @@ try {
       const texts = (result.charts[chart] || {}).texts || [];
       for (const w of wants) ok(texts.includes(w), `${tag} chart ${chart} shows "${w}"`);
     }
+    // charts whose text marks must be exactly these (the cells of the heat map), in any order
+    for (const [chart, wants] of Object.entries(expect.chart_cells || {})) {
+      const got = ((result.charts[chart] || {}).texts || []).slice().sort();
+      const want = wants.slice().sort();
+      ok(JSON.stringify(got) === JSON.stringify(want), `${tag} chart ${chart} shows exactly ${want.length} cells = the view (page: ${got.join(' ')})`);
+    }
     if (device.name === 'phone') {
       ok(result.scrollWidth <= result.innerWidth + 1, `${tag} no sideways scrolling (page ${result.scrollWidth} px, screen ${result.innerWidth} px)`);
     }
@@ -159,6 +166,53 @@ try {
       ok(red.zones.length === 1 && red.zones[0] === zone, `${tag} zone filter ${zone}: the zone chart shows ${red.zones.join(', ') || 'nothing'}`);
       ok(red.calls.every((z) => z === zone), `${tag} zone filter ${zone}: the call table shows ${red.calls.length} ${zone} rows only`);
       await page.selectOption('#zone', 'all');
+      await page.waitForTimeout(300);
+    }
+
+    // the store filter: every chart with stores and the call table show that store only
+    if (device.name === 'desktop' && expect.store_filter) {
+      const store = String(expect.store_filter);
+      const options = await page.evaluate(() => Array.from(document.querySelectorAll('#store option')).map((o) => o.value));
+      ok(options.includes(store), `${tag} the store filter lists store ${store} (${options.length - 1} stores)`);
+      await page.selectOption('#store', store);
+      await page.waitForTimeout(300);
+      const seen = await page.evaluate(() => {
+        const stores = {};
+        for (const chart of ['stores', 'sla_stores', 'call_today']) {
+          const v = window.boardViews[chart];
+          const set = new Set();
+          let n = 0;
+          const walk = (node) => {
+            if (!node) return;
+            if (node.role === 'mark' && (node.marktype === 'rect' || node.marktype === 'text'))
+              node.items.forEach((i) => { if (i.datum && 'store' in i.datum) { set.add(String(i.datum.store)); n += 1; } });
+            (node.items || []).forEach(walk);
+          };
+          if (v) walk(v.scenegraph().root);
+          stores[chart] = { stores: Array.from(set), n };
+        }
+        const calls = Array.from(document.querySelectorAll('table.calls tbody tr')).filter((r) => !r.hidden).map((r) => r.getAttribute('data-store'));
+        return { stores, calls };
+      });
+      for (const [chart, got] of Object.entries(seen.stores)) {
+        ok(got.stores.every((x) => x === store) && (chart === 'call_today' || got.n > 0),
+           `${tag} store filter ${store}: chart ${chart} shows ${got.n} marks of store ${got.stores.join(', ') || '(none)'}`);
+      }
+      ok(seen.calls.every((x) => x === store), `${tag} store filter ${store}: the call table shows ${seen.calls.length} rows of that store only`);
+      const cells = (expect.store_filter_texts || []);
+      const texts = await page.evaluate(() => {
+        const out = [];
+        const walk = (node) => {
+          if (!node) return;
+          if (node.marktype === 'text' && node.role === 'mark') node.items.forEach((i) => out.push(String(i.text)));
+          (node.items || []).forEach(walk);
+        };
+        walk(window.boardViews.stores.scenegraph().root);
+        return out;
+      });
+      ok(cells.every((w) => texts.includes(w)) && texts.length === cells.length,
+         `${tag} store filter ${store}: the heat map shows ${texts.join(', ')} = churn.alerts_by_store ${cells.join(', ')}`);
+      await page.selectOption('#store', 'all');
       await page.waitForTimeout(300);
     }
 

@@ -4,8 +4,9 @@
 -- Vega-Lite (or the offline HTML board built by scripts/board.sh) shows the
 -- same numbers as the views.  Every function runs with the caller's rights
 -- (SECURITY INVOKER): a chart whose view the caller may not read becomes a
--- note saying so.  Stores and reasons are not in the product yet: every
--- chart covers all stores.
+-- note saying so.  Charts that know the customer's store (store_col of the
+-- pipeline) carry a parameter "store" next to "zone"; the reasons of the
+-- warnings (churn.reason) have a chart of their own.
 
 -- The charts of the board, in board order.
 CREATE FUNCTION churn.board_chart_list()
@@ -14,15 +15,18 @@ CREATE FUNCTION churn.board_chart_list()
 $$
     VALUES (1, 'call_today', 'Customers to call today', 'churn.open_alerts, churn.retention_plan'),
            (2, 'sla', 'Open alerts by SLA status', 'churn.open_alerts'),
-           (3, 'zones', 'Warnings today by zone and lifecycle', 'churn.current_warnings'),
-           (4, 'over_time', 'Warnings by zone and level over time', 'churn.pipeline_runs, churn.tier_changes, churn.current_warnings'),
-           (5, 'flows', 'Tier flows between two dates', 'churn.pipeline_runs, churn.tier_changes, churn.current_warnings'),
-           (6, 'funnel', 'Outcome funnel of the alerts', 'churn.retention_effect, churn.open_alerts'),
-           (7, 'retention_effect', 'Retention effect: treatment against control', 'churn.retention_effect'),
-           (8, 'calibration', 'Calibration (latest backtest)', 'a relation of churn.backtest rows'),
-           (9, 'lift', 'Lift by decile (latest backtest)', 'a relation of churn.backtest rows'),
-           (10, 'early_warning', 'Early warning against the recency baseline (latest backtest)', 'a relation of churn.backtest rows'),
-           (11, 'lead_time', 'Lead time of the warnings (latest backtest)', 'a relation of churn.backtest rows')
+           (3, 'stores', 'Open alerts per store and zone', 'churn.alerts_by_store, churn.current_warnings'),
+           (4, 'sla_stores', 'SLA per store', 'churn.sla_breaches'),
+           (5, 'zones', 'Warnings today by zone and lifecycle', 'churn.current_warnings'),
+           (6, 'reasons', 'Warnings by reason', 'churn.current_warnings'),
+           (7, 'over_time', 'Warnings by zone and level over time', 'churn.pipeline_runs, churn.tier_changes, churn.current_warnings'),
+           (8, 'flows', 'Tier flows between two dates', 'churn.pipeline_runs, churn.tier_changes, churn.current_warnings'),
+           (9, 'funnel', 'Outcome funnel of the alerts', 'churn.outcome_funnel'),
+           (10, 'retention_effect', 'Retention effect: treatment against control', 'churn.retention_effect'),
+           (11, 'calibration', 'Calibration (latest backtest)', 'a relation of churn.backtest rows'),
+           (12, 'lift', 'Lift by decile (latest backtest)', 'a relation of churn.backtest rows'),
+           (13, 'early_warning', 'Early warning against the recency baseline (latest backtest)', 'a relation of churn.backtest rows'),
+           (14, 'lead_time', 'Lead time of the warnings (latest backtest)', 'a relation of churn.backtest rows')
 $$;
 COMMENT ON FUNCTION churn.board_chart_list() IS
     'board internal: the charts of churn.board_charts in board order, with their titles and the views they read';
@@ -137,6 +141,10 @@ DECLARE
     zone_param constant jsonb := $z${"name": "zone", "value": "all",
         "bind": {"input": "select", "options": ["all", "red", "yellow", "blue", "none"], "name": "zone "}}$z$;
     zone_filter constant jsonb := $z${"filter": "zone == 'all' || datum.zone == zone"}$z$;
+    -- the store filter: set by the page (or a BI tool) to a store of usermeta.stores of chart "stores"
+    store_param constant jsonb := $z${"name": "store", "value": "all"}$z$;
+    store_filter constant jsonb := $z${"filter": "store == 'all' || datum.store == store"}$z$;
+    has_store boolean;
     code_scale constant jsonb := $z${"domain": ["R1", "R2", "R3", "Y1", "Y2", "Y3", "Y4", "B1", "B2", "N0"],
         "range": ["#7f0000", "#c62828", "#ef5350", "#bf360c", "#ef6c00", "#ffa726", "#ffd180", "#0d47a1", "#64b5f6", "#bdbdbd"]}$z$;
     code_order constant jsonb := '["R1", "R2", "R3", "Y1", "Y2", "Y3", "Y4", "B1", "B2", "N0"]';
@@ -160,13 +168,13 @@ BEGIN
 
     IF c OPERATOR(pg_catalog.=) 'zones' THEN
         SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('zone', g.zone, 'level', g.level, 'code', g.code,
-                                                                  'lifecycle', g.lifecycle, 'customers', g.customers)
-                                    ORDER BY g.level, g.code, g.lifecycle),
-               pg_catalog.sum(g.customers)
-          INTO data, n
-        FROM (SELECT w.zone, w.level, w.code, coalesce(w.lifecycle, 'unknown') AS lifecycle,
+                                                                  'lifecycle', g.lifecycle, 'store', g.store, 'customers', g.customers)
+                                    ORDER BY g.level, g.code, g.lifecycle, g.store),
+               pg_catalog.sum(g.customers), pg_catalog.bool_or(g.store IS NOT NULL)
+          INTO data, n, has_store
+        FROM (SELECT w.zone, w.level, w.code, coalesce(w.lifecycle, 'unknown') AS lifecycle, w.store::text AS store,
                      pg_catalog.count(*) AS customers
-              FROM churn.current_warnings w WHERE w.pipeline OPERATOR(pg_catalog.=) p GROUP BY 1, 2, 3, 4) g;
+              FROM churn.current_warnings w WHERE w.pipeline OPERATOR(pg_catalog.=) p GROUP BY 1, 2, 3, 4, 5) g;
         IF data IS NULL THEN
             RETURN churn.board_note(c, p, title, 'No warnings yet: the pipeline has not been refreshed (churn.refresh or the worker).');
         END IF;
@@ -177,12 +185,12 @@ BEGIN
                         WHERE e OPERATOR(pg_catalog.->>) 'zone' OPERATOR(pg_catalog.=) z.zone), 0)))
           INTO meta
         FROM pg_catalog.unnest(ARRAY['red', 'yellow', 'blue', 'none']) z(zone);
-        RETURN churn.board_spec(c, p, title, pg_catalog.format('%s customers as of %s, all stores', n, as_of),
-            'Customers of the pipeline by warning zone (red: call, yellow: promotion, blue: reactivation, none: no warning), split by lifecycle stage. Lost customers are never red or yellow.',
+        RETURN churn.board_spec(c, p, title, pg_catalog.format('%s customers as of %s%s', n, as_of, CASE WHEN has_store THEN '' ELSE ', all stores (no store_col)' END),
+            'Customers of the pipeline by warning zone (red: call, yellow: promotion, blue: reactivation, none: no warning), split by lifecycle stage. Lost customers are never red or yellow. The store filter keeps the customers of one store.',
             220, data,
             pg_catalog.jsonb_build_object(
-                'params', pg_catalog.jsonb_build_array(zone_param),
-                'transform', pg_catalog.jsonb_build_array(zone_filter,
+                'params', pg_catalog.jsonb_build_array(zone_param, store_param),
+                'transform', pg_catalog.jsonb_build_array(zone_filter, store_filter,
                     $t${"calculate": "indexof(['new', 'active', 'lapsing', 'lost', 'unknown'], datum.lifecycle)", "as": "lifecycle_order"}$t$::jsonb),
                 'encoding', pg_catalog.jsonb_build_object('y', pg_catalog.jsonb_build_object(
                     'field', 'zone', 'type', 'nominal', 'sort', zone_order, 'title', NULL,
@@ -353,9 +361,12 @@ BEGIN
         BEGIN
             WITH k AS (
                 SELECT o.alert_id, o.customer_id, o.code, o.zone, o.action, o.channel, o.hours_left, o.due_at, o.overdue,
-                       o.p_churn, o.annual_value, r.expected_saved_value AS value, r.uplift_source
+                       o.p_churn, o.annual_value, r.expected_saved_value AS value, r.uplift_source,
+                       w.reason::text AS reason, w.store::text AS store
                 FROM churn.retention_plan(p, 1e300) r
                 JOIN churn.open_alerts o ON o.alert_id OPERATOR(pg_catalog.=) r.alert_id
+                LEFT JOIN churn.current_warnings w ON w.pipeline OPERATOR(pg_catalog.=) p
+                                                   AND w.customer_id::text OPERATOR(pg_catalog.=) o.customer_id
                 WHERE o.pipeline OPERATOR(pg_catalog.=) p AND o.status OPERATOR(pg_catalog.=) 'open'
             ), rk AS (
                 SELECT k.*, pg_catalog.row_number() OVER (PARTITION BY k.zone ORDER BY k.value DESC, k.alert_id) AS zone_rank FROM k
@@ -366,7 +377,7 @@ BEGIN
                                                     CASE WHEN rk.overdue
                                                          THEN pg_catalog.format('overdue %s h', pg_catalog.round((-rk.hours_left)::numeric, 1))
                                                          ELSE pg_catalog.format('%s h left', pg_catalog.round(rk.hours_left::numeric, 1)) END),
-                       'action', rk.action, 'channel', rk.channel,
+                       'action', rk.action, 'channel', rk.channel, 'reason', rk.reason, 'store', rk.store,
                        'value', pg_catalog.round(rk.value::numeric, 2),
                        'p_churn', pg_catalog.round(rk.p_churn::numeric, 3),
                        'annual_value', pg_catalog.round(rk.annual_value::numeric, 2), 'uplift_source', rk.uplift_source,
@@ -387,8 +398,11 @@ BEGIN
             sub := 'expected loss p_churn × annual value (retention plan unavailable)';
             WITH rk AS (
                 SELECT o.*, o.p_churn OPERATOR(pg_catalog.*) coalesce(o.annual_value, 0) AS value,
+                       w.reason::text AS reason, w.store::text AS store,
                        pg_catalog.row_number() OVER (PARTITION BY o.zone ORDER BY o.p_churn OPERATOR(pg_catalog.*) coalesce(o.annual_value, 0) DESC, o.alert_id) AS zone_rank
                 FROM churn.open_alerts o
+                LEFT JOIN churn.current_warnings w ON w.pipeline OPERATOR(pg_catalog.=) p
+                                                   AND w.customer_id::text OPERATOR(pg_catalog.=) o.customer_id
                 WHERE o.pipeline OPERATOR(pg_catalog.=) p AND o.status OPERATOR(pg_catalog.=) 'open'
             )
             SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
@@ -397,7 +411,7 @@ BEGIN
                                                     CASE WHEN rk.overdue
                                                          THEN pg_catalog.format('overdue %s h', pg_catalog.round((-rk.hours_left)::numeric, 1))
                                                          ELSE pg_catalog.format('%s h left', pg_catalog.round(rk.hours_left::numeric, 1)) END),
-                       'action', rk.action, 'channel', rk.channel,
+                       'action', rk.action, 'channel', rk.channel, 'reason', rk.reason, 'store', rk.store,
                        'value', pg_catalog.round(rk.value::numeric, 2),
                        'p_churn', pg_catalog.round(rk.p_churn::numeric, 3),
                        'annual_value', pg_catalog.round(rk.annual_value::numeric, 2), 'uplift_source', NULL,
@@ -415,13 +429,13 @@ BEGIN
         IF data IS NULL THEN
             RETURN churn.board_note(c, p, title, 'Nobody to call: no open alert worth a contact.');
         END IF;
-        RETURN churn.board_spec(c, p, title, 'the 15 with most ' OPERATOR(pg_catalog.||) sub OPERATOR(pg_catalog.||) ', all stores',
-            'Open alerts not contacted yet, the most value kept per contact first: p_churn × annual value × uplift − cost of the action (churn.retention_plan; uplift measured against the control group once it is large enough, else the playbook''s prior). The SLA clock is the time left to the contact deadline of the playbook. Up to 15 per zone are kept.'
+        RETURN churn.board_spec(c, p, title, 'the 15 with most ' OPERATOR(pg_catalog.||) sub,
+            'Open alerts not contacted yet, the most value kept per contact first: p_churn × annual value × uplift − cost of the action (churn.retention_plan; uplift measured against the control group once it is large enough, else the playbook''s prior). The reason is why the customer is at risk (service, price, silence, frequency, lost; churn.current_warnings.reason). The SLA clock is the time left to the contact deadline of the playbook. Up to 15 per zone are kept; the store filter keeps one store''s.'
             OPERATOR(pg_catalog.||) CASE WHEN why IS NOT NULL THEN ' Here the retention plan could not be read (' OPERATOR(pg_catalog.||) why OPERATOR(pg_catalog.||) '), so the ranking is by p_churn × annual value.' ELSE '' END,
             400, data,
             pg_catalog.jsonb_build_object(
-                'params', pg_catalog.jsonb_build_array(zone_param),
-                'transform', pg_catalog.jsonb_build_array(zone_filter,
+                'params', pg_catalog.jsonb_build_array(zone_param, store_param),
+                'transform', pg_catalog.jsonb_build_array(zone_filter, store_filter,
                     $t${"window": [{"op": "row_number", "as": "rank"}], "sort": [{"field": "value", "order": "descending"}, {"field": "alert_id"}]}$t$::jsonb,
                     $t${"filter": "datum.rank <= 15"}$t$::jsonb),
                 'encoding', $e${"y": {"field": "label", "type": "nominal", "title": null,
@@ -441,7 +455,7 @@ BEGIN
                                                    "range": ["#b71c1c", "#ef6c00", "#78909c"]},
                                          "legend": {"columns": 2, "labelLimit": 120}}$c$::jsonb,
                             'tooltip', $t$[{"field": "customer_id", "title": "customer"}, {"field": "code"},
-                                           {"field": "action"}, {"field": "channel"},
+                                           {"field": "reason"}, {"field": "store"}, {"field": "action"}, {"field": "channel"},
                                            {"field": "value", "type": "quantitative", "format": ",.2f", "title": "value kept"},
                                            {"field": "p_churn", "type": "quantitative", "format": ".3f"},
                                            {"field": "annual_value", "type": "quantitative", "format": ",.0f", "title": "annual value"},
@@ -500,28 +514,21 @@ BEGIN
     END IF;
 
     IF c OPERATOR(pg_catalog.=) 'funnel' THEN
-        IF NOT pg_catalog.has_table_privilege('churn.retention_effect', 'SELECT') THEN
+        IF NOT pg_catalog.has_table_privilege('churn.outcome_funnel', 'SELECT') THEN
             RETURN churn.board_note(c, p, title,
-                'Needs SELECT on churn.retention_effect (GRANT churn_reader TO ' OPERATOR(pg_catalog.||) current_user OPERATOR(pg_catalog.||) ').');
+                'Needs SELECT on churn.outcome_funnel (GRANT churn_reader TO ' OPERATOR(pg_catalog.||) current_user OPERATOR(pg_catalog.||) ').');
         END IF;
-        WITH e AS (
-            SELECT e.zone, e.alerts, e.closed, e.retained FROM churn.retention_effect e
-            WHERE e.pipeline OPERATOR(pg_catalog.=) p AND e.arm OPERATOR(pg_catalog.=) 'treatment'
-        ), o AS (
-            SELECT o.zone, pg_catalog.count(*) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'open') AS open,
-                   pg_catalog.count(*) FILTER (WHERE o.status OPERATOR(pg_catalog.=) 'contacted') AS contacted
-            FROM churn.open_alerts o WHERE o.pipeline OPERATOR(pg_catalog.=) p GROUP BY 1
-        ), s AS (
-            SELECT e.zone, st.stage, st.ord, st.n
-            FROM e LEFT JOIN o ON o.zone OPERATOR(pg_catalog.=) e.zone
+        WITH s AS (
+            SELECT f.zone, st.stage, st.ord, st.n
+            FROM churn.outcome_funnel f
             CROSS JOIN LATERAL (VALUES
-                ('raised', 1, e.alerts),
-                ('not contacted yet', 2, coalesce(o.open, 0)),
-                ('contacted, waiting', 3, coalesce(o.contacted, 0)),
-                ('retained', 4, e.retained),
-                ('churned', 5, e.closed OPERATOR(pg_catalog.-) e.retained),
-                ('dismissed', 6, greatest(0, e.alerts OPERATOR(pg_catalog.-) e.closed OPERATOR(pg_catalog.-) coalesce(o.open, 0)
-                                               OPERATOR(pg_catalog.-) coalesce(o.contacted, 0)))) st(stage, ord, n)
+                ('raised', 1, f.raised),
+                ('contacted', 2, f.contacted),
+                ('retained', 3, f.retained),
+                ('churned', 4, f.churned),
+                ('dismissed', 5, f.dismissed),
+                ('still open', 6, f.still_open)) st(stage, ord, n)
+            WHERE f.pipeline OPERATOR(pg_catalog.=) p
         )
         SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('zone', s.zone, 'stage', s.stage, 'stage_order', s.ord,
                                                                   'alerts', s.n) ORDER BY s.zone, s.ord),
@@ -533,10 +540,10 @@ BEGIN
         END IF;
         meta := pg_catalog.jsonb_build_object('as_of', as_of, 'stages', meta);
         RETURN churn.board_spec(c, p, title,
-            pg_catalog.format('%s alerts raised, %s retained, %s churned',
-                              meta OPERATOR(pg_catalog.#>>) '{stages,raised}', meta OPERATOR(pg_catalog.#>>) '{stages,retained}',
-                              meta OPERATOR(pg_catalog.#>>) '{stages,churned}'),
-            'Where the alerts handed to staff are now (treatment arm; the control group is held out): raised, still open, contacted and waiting for the outcome, closed as retained or churned (a refresh closes alerts from the purchase data, contacted or not), dismissed. Shares are of the alerts raised.',
+            pg_catalog.format('%s alerts raised, %s contacted, %s retained, %s churned',
+                              meta OPERATOR(pg_catalog.#>>) '{stages,raised}', meta OPERATOR(pg_catalog.#>>) '{stages,contacted}',
+                              meta OPERATOR(pg_catalog.#>>) '{stages,retained}', meta OPERATOR(pg_catalog.#>>) '{stages,churned}'),
+            'What became of the alerts handed to staff (treatment arm; the control group is held out), from churn.outcome_funnel: raised; contacted at any time (also those closed since); closed as retained or churned (a refresh closes alerts from the purchase data, contacted or not); dismissed; still open or waiting for the outcome. Shares are of the alerts raised.',
             230, data,
             pg_catalog.jsonb_build_object(
                 'params', pg_catalog.jsonb_build_array(zone_param),
@@ -551,12 +558,168 @@ BEGIN
                   {"mark": {"type": "bar", "tooltip": true},
                    "encoding": {"x": {"field": "alerts", "type": "quantitative", "title": "alerts", "axis": {"format": ",~f"}},
                                 "color": {"field": "stage", "type": "nominal", "legend": null,
-                                          "scale": {"domain": ["raised", "not contacted yet", "contacted, waiting", "retained", "churned", "dismissed"],
-                                                    "range": ["#455a64", "#90a4ae", "#1e88e5", "#2e7d32", "#c62828", "#bdbdbd"]}},
+                                          "scale": {"domain": ["raised", "contacted", "retained", "churned", "dismissed", "still open"],
+                                                    "range": ["#455a64", "#1e88e5", "#2e7d32", "#c62828", "#bdbdbd", "#90a4ae"]}},
                                 "tooltip": [{"field": "stage"}, {"field": "alerts", "type": "quantitative", "format": ","},
                                             {"field": "share", "type": "quantitative", "format": ".1%", "title": "share of raised"}]}},
                   {"mark": {"type": "text", "align": "left", "dx": 4},
                    "encoding": {"x": {"field": "alerts", "type": "quantitative"}, "text": {"field": "label"}}}]$l$::jsonb),
+            meta);
+    END IF;
+
+    IF c OPERATOR(pg_catalog.=) 'stores' THEN
+        SELECT pg_catalog.count(*), pg_catalog.count(w.store) INTO n, overdue
+        FROM churn.current_warnings w WHERE w.pipeline OPERATOR(pg_catalog.=) p;
+        IF n OPERATOR(pg_catalog.=) 0 THEN
+            RETURN churn.board_note(c, p, title, 'No warnings yet: the pipeline has not been refreshed (churn.refresh or the worker).');
+        END IF;
+        IF overdue OPERATOR(pg_catalog.=) 0 THEN
+            RETURN churn.board_note(c, p, title, 'No stores: the pipeline has no store_col (churn.create_pipeline(..., store_col => ''store_id'')), so every chart covers all its customers.');
+        END IF;
+        -- open alerts (open and contacted, treatment arm) per store and zone;
+        -- warned customers when no alert is open or the caller may not read the alerts
+        IF pg_catalog.has_table_privilege('churn.alerts_by_store', 'SELECT') THEN
+            SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('store', g.store, 'zone', g.zone, 'n', g.n) ORDER BY g.store, g.zone)
+              INTO data
+            FROM (SELECT coalesce(a.store, '(unknown)') AS store, a.zone,
+                         pg_catalog.sum(a.open OPERATOR(pg_catalog.+) a.contacted)::bigint AS n
+                  FROM churn.alerts_by_store a
+                  WHERE a.pipeline OPERATOR(pg_catalog.=) p AND a.arm OPERATOR(pg_catalog.=) 'treatment'
+                  GROUP BY 1, 2 HAVING pg_catalog.sum(a.open OPERATOR(pg_catalog.+) a.contacted) OPERATOR(pg_catalog.>) 0) g;
+            why := 'open alerts';
+        END IF;
+        IF data IS NULL THEN
+            SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('store', g.store, 'zone', g.zone, 'n', g.n) ORDER BY g.store, g.zone)
+              INTO data
+            FROM (SELECT coalesce(w.store::text, '(unknown)') AS store, w.zone, pg_catalog.count(*) AS n
+                  FROM churn.current_warnings w
+                  WHERE w.pipeline OPERATOR(pg_catalog.=) p AND w.zone OPERATOR(pg_catalog.<>) 'none' GROUP BY 1, 2) g;
+            why := 'warned customers';
+        END IF;
+        IF data IS NULL THEN
+            RETURN churn.board_note(c, p, title, 'No open alert and no warned customer in any store.');
+        END IF;
+        SELECT meta OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                   'measure', why,
+                   'stores', (SELECT pg_catalog.jsonb_agg(DISTINCT w.store::text) FROM churn.current_warnings w
+                              WHERE w.pipeline OPERATOR(pg_catalog.=) p AND w.store IS NOT NULL),
+                   'by_store', (SELECT pg_catalog.jsonb_object_agg(x.store, x.n) FROM
+                                  (SELECT e OPERATOR(pg_catalog.->>) 'store' AS store, pg_catalog.sum((e OPERATOR(pg_catalog.->>) 'n')::bigint) AS n
+                                   FROM pg_catalog.jsonb_array_elements(data) e GROUP BY 1) x))
+          INTO meta;
+        RETURN churn.board_spec(c, p, title,
+            pg_catalog.format('%s %s in %s stores', (SELECT pg_catalog.sum((e OPERATOR(pg_catalog.->>) 'n')::bigint) FROM pg_catalog.jsonb_array_elements(data) e),
+                              why, pg_catalog.jsonb_array_length(meta OPERATOR(pg_catalog.->) 'stores')),
+            CASE WHEN why OPERATOR(pg_catalog.=) 'open alerts'
+                 THEN 'Open and contacted alerts (treatment arm) per store and zone, from churn.alerts_by_store: the darker the cell, the more customers to handle. The store is the one of most of the customer''s purchases (store_col).'
+                 ELSE 'Warned customers (red, yellow, blue) per store and zone, from churn.current_warnings (no open alert, or no SELECT on churn.alerts_by_store). The store is the one of most of the customer''s purchases (store_col).' END,
+            least(60 OPERATOR(pg_catalog.+) 26 OPERATOR(pg_catalog.*) pg_catalog.jsonb_array_length(meta OPERATOR(pg_catalog.->) 'stores'), 520),
+            data,
+            pg_catalog.jsonb_build_object(
+                'params', pg_catalog.jsonb_build_array(zone_param, store_param),
+                'transform', pg_catalog.jsonb_build_array(zone_filter, store_filter,
+                    $t${"joinaggregate": [{"op": "max", "field": "n", "as": "max_n"}]}$t$::jsonb, $t${"calculate": "isValid(toNumber(datum.store)) ? toNumber(datum.store) : 1e15", "as": "store_order"}$t$::jsonb),
+                'encoding', pg_catalog.jsonb_build_object(
+                    'x', pg_catalog.jsonb_build_object('field', 'zone', 'type', 'nominal', 'sort', zone_order, 'title', NULL,
+                                                       'axis', pg_catalog.jsonb_build_object('orient', 'top', 'labelAngle', 0)),
+                    'y', $y${"field": "store", "type": "nominal", "title": "store",
+                             "sort": {"field": "store_order", "op": "min", "order": "ascending"}}$y$::jsonb),
+                'layer', pg_catalog.jsonb_build_array(
+                    pg_catalog.jsonb_build_object('mark', $m${"type": "rect", "tooltip": true, "stroke": "#ffffff", "strokeWidth": 1}$m$::jsonb,
+                        'encoding', pg_catalog.jsonb_build_object(
+                            'color', pg_catalog.jsonb_build_object('field', 'n', 'type', 'quantitative', 'title', why,
+                                                                   'scale', $s${"scheme": "oranges"}$s$::jsonb),
+                            'tooltip', pg_catalog.jsonb_build_array($t${"field": "store"}$t$::jsonb, $t${"field": "zone"}$t$::jsonb,
+                                pg_catalog.jsonb_build_object('field', 'n', 'type', 'quantitative', 'format', ',', 'title', why)))),
+                    $l${"mark": {"type": "text", "fontSize": 12},
+                        "encoding": {"text": {"field": "n", "type": "quantitative", "format": ","},
+                                     "color": {"condition": {"test": "datum.n > 0.6 * datum.max_n", "value": "#ffffff"}, "value": "#212121"}}}$l$::jsonb)),
+            meta);
+    END IF;
+
+    IF c OPERATOR(pg_catalog.=) 'sla_stores' THEN
+        IF NOT pg_catalog.has_table_privilege('churn.sla_breaches', 'SELECT') THEN
+            RETURN churn.board_note(c, p, title,
+                'Needs SELECT on churn.sla_breaches (GRANT churn_reader TO ' OPERATOR(pg_catalog.||) current_user OPERATOR(pg_catalog.||) ').');
+        END IF;
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('store', g.store, 'status', st.status, 'status_order', st.ord,
+                                                                  'alerts', st.n, 'median_hours', pg_catalog.round(g.median_hours_to_contact::numeric, 1))
+                                    ORDER BY g.store, st.ord) FILTER (WHERE st.n OPERATOR(pg_catalog.>) 0),
+               pg_catalog.bool_or(g.store IS NOT NULL)
+          INTO data, has_store
+        FROM churn.sla_breaches g
+        CROSS JOIN LATERAL (VALUES ('overdue now', 1, g.overdue_now), ('contacted late', 2, g.contacted_late),
+                                   ('contacted in time', 3, g.contacted_in_time)) st(status, ord, n)
+        WHERE g.pipeline OPERATOR(pg_catalog.=) p;
+        IF data IS NULL THEN
+            RETURN churn.board_note(c, p, title, 'No alert handed to staff yet: nothing overdue or contacted.');
+        END IF;
+        IF NOT has_store THEN
+            RETURN churn.board_note(c, p, title, 'No stores: the pipeline has no store_col, so the SLA is the one of the whole pipeline (chart "Open alerts by SLA status").');
+        END IF;
+        SELECT meta OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+                   'overdue_now', pg_catalog.sum(g.overdue_now), 'contacted_late', pg_catalog.sum(g.contacted_late),
+                   'contacted_in_time', pg_catalog.sum(g.contacted_in_time))
+          INTO meta FROM churn.sla_breaches g WHERE g.pipeline OPERATOR(pg_catalog.=) p;
+        RETURN churn.board_spec(c, p, title,
+            pg_catalog.format('%s overdue now, %s contacted late, %s in time', meta OPERATOR(pg_catalog.->>) 'overdue_now',
+                              meta OPERATOR(pg_catalog.->>) 'contacted_late', meta OPERATOR(pg_catalog.->>) 'contacted_in_time'),
+            'Per store, from churn.sla_breaches (treatment arm): open alerts past their contact deadline now, alerts contacted after the deadline and alerts contacted in time; the tooltip has the median hours from raising to contact.',
+            least(80 OPERATOR(pg_catalog.+) 26 OPERATOR(pg_catalog.*) (SELECT pg_catalog.count(DISTINCT e OPERATOR(pg_catalog.->>) 'store') FROM pg_catalog.jsonb_array_elements(data) e)::int, 520),
+            data,
+            pg_catalog.jsonb_build_object(
+                'params', pg_catalog.jsonb_build_array(store_param),
+                'transform', pg_catalog.jsonb_build_array(store_filter, $t${"calculate": "isValid(toNumber(datum.store)) ? toNumber(datum.store) : 1e15", "as": "store_order"}$t$::jsonb),
+                'encoding', $e${"y": {"field": "store", "type": "nominal", "title": "store",
+                                      "sort": {"field": "store_order", "op": "min", "order": "ascending"}}}$e$::jsonb,
+                'layer', $l$[
+                  {"mark": {"type": "bar", "tooltip": true},
+                   "encoding": {
+                     "x": {"aggregate": "sum", "field": "alerts", "type": "quantitative", "title": "alerts", "axis": {"format": ",~f"}},
+                     "color": {"field": "status", "type": "nominal", "title": null,
+                               "scale": {"domain": ["overdue now", "contacted late", "contacted in time"],
+                                         "range": ["#b71c1c", "#ef6c00", "#2e7d32"]}},
+                     "order": {"field": "status_order", "type": "quantitative"},
+                     "tooltip": [{"field": "store"}, {"field": "status"},
+                                 {"aggregate": "sum", "field": "alerts", "type": "quantitative", "title": "alerts", "format": ","},
+                                 {"aggregate": "max", "field": "median_hours", "type": "quantitative", "title": "median hours to contact"}]}}]$l$::jsonb),
+            meta);
+    END IF;
+
+    IF c OPERATOR(pg_catalog.=) 'reasons' THEN
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('zone', g.zone, 'reason', g.reason, 'store', g.store, 'customers', g.n)
+                                    ORDER BY g.zone, g.reason, g.store),
+               pg_catalog.sum(g.n)
+          INTO data, n
+        FROM (SELECT w.zone, coalesce(w.reason::text, 'no rule') AS reason, w.store::text AS store, pg_catalog.count(*) AS n
+              FROM churn.current_warnings w
+              WHERE w.pipeline OPERATOR(pg_catalog.=) p AND w.zone OPERATOR(pg_catalog.<>) 'none' GROUP BY 1, 2, 3) g;
+        IF data IS NULL THEN
+            RETURN churn.board_note(c, p, title, 'No warned customer yet: the pipeline has not been refreshed, or nobody is red, yellow or blue.');
+        END IF;
+        SELECT meta OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('warned', n, 'by_reason', pg_catalog.jsonb_object_agg(x.reason, x.cnt))
+          INTO meta
+        FROM (SELECT e OPERATOR(pg_catalog.->>) 'reason' AS reason, pg_catalog.sum((e OPERATOR(pg_catalog.->>) 'customers')::bigint) AS cnt
+              FROM pg_catalog.jsonb_array_elements(data) e GROUP BY 1) x;
+        RETURN churn.board_spec(c, p, title, pg_catalog.format('%s warned customers by why they are at risk', n),
+            'Warned customers (red, yellow, blue) by zone and reason (churn.current_warnings.reason): service (bad ratings or complaints), price (spending less), silence (no contact or engagement), frequency (buying less often), lost; no rule: none of the rules fired.',
+            200, data,
+            pg_catalog.jsonb_build_object(
+                'params', pg_catalog.jsonb_build_array(zone_param, store_param),
+                'transform', pg_catalog.jsonb_build_array(zone_filter, store_filter),
+                'encoding', pg_catalog.jsonb_build_object(
+                    'y', pg_catalog.jsonb_build_object('field', 'zone', 'type', 'nominal', 'sort', zone_order, 'title', NULL),
+                    'x', $x${"field": "reason", "type": "nominal", "title": null,
+                             "sort": ["service", "price", "silence", "frequency", "lost", "no rule"],
+                             "axis": {"orient": "top", "labelAngle": 0}}$x$::jsonb),
+                'layer', $l$[
+                  {"mark": {"type": "rect", "tooltip": true, "stroke": "#ffffff", "strokeWidth": 1},
+                   "encoding": {"color": {"aggregate": "sum", "field": "customers", "type": "quantitative", "title": "customers",
+                                          "scale": {"scheme": "purples"}},
+                                "tooltip": [{"field": "zone"}, {"field": "reason"},
+                                            {"aggregate": "sum", "field": "customers", "type": "quantitative", "title": "customers", "format": ","}]}},
+                  {"mark": {"type": "text", "fontSize": 12},
+                   "encoding": {"text": {"aggregate": "sum", "field": "customers", "type": "quantitative", "format": ","}}}]$l$::jsonb),
             meta);
     END IF;
 
