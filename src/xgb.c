@@ -920,6 +920,7 @@ typedef struct XgbCache
 	bool		external;		/* keyed by TOAST pointer */
 	Oid			toastrelid;
 	Oid			valueid;
+	struct varlena *packed;		/* the compressed argument it came from, or NULL */
 	float	   *feat;			/* num_feature floats */
 	float	   *contrib;		/* num_feature + 1 */
 	float	   *tmp;			/* num_feature + 1 */
@@ -956,6 +957,15 @@ XgbGetModel(FunctionCallInfo fcinfo)
 	}
 	else
 	{
+		/*
+		 * A model compressed inline (inside a churn.model row, say) is
+		 * recognised by its compressed bytes, so it is not decompressed
+		 * for every row.
+		 */
+		if (VARATT_IS_COMPRESSED(raw) && cache != NULL && cache->packed != NULL &&
+			VARSIZE_ANY(raw) == VARSIZE_ANY(cache->packed) &&
+			memcmp(raw, cache->packed, VARSIZE_ANY(raw)) == 0)
+			return cache;
 		m = (XgbModel *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
 		if (cache != NULL && !cache->external &&
 			VARSIZE(m) == VARSIZE(cache->model) &&
@@ -975,6 +985,14 @@ XgbGetModel(FunctionCallInfo fcinfo)
 	}
 	cache->model = palloc(VARSIZE(m));
 	memcpy(cache->model, m, VARSIZE(m));
+	if (cache->packed != NULL)
+		pfree(cache->packed);
+	cache->packed = NULL;
+	if (!external && VARATT_IS_COMPRESSED(raw))
+	{
+		cache->packed = palloc(VARSIZE_ANY(raw));
+		memcpy(cache->packed, raw, VARSIZE_ANY(raw));
+	}
 	if ((Pointer) m != (Pointer) raw)
 		pfree(m);
 	cache->external = external;
