@@ -274,30 +274,73 @@ rule_score(PG_FUNCTION_ARGS)
 	return ChurnMakeComposite(fcinfo, values, nulls);
 }
 
-/* The reason of the first-priority rule that fires on a full feature vector, or -1. */
+/*
+ * How far a rule that does not fire is on its way to firing, in (0, 1), or
+ * 0 when that cannot be said: the share of its threshold the value has
+ * reached, for rules of the forms "x >= t" / "x > t" with t > 0 and
+ * "x <= t" / "x < t" with t < 0 (a count or a number of days reaching a
+ * limit; a change falling below a negative share).
+ */
+static double
+RuleProgress(const Rule *r, double v)
+{
+	double		share;
+
+	if (isnan(v) || isinf(v))
+		return 0;
+	if ((r->op == RULE_GE || r->op == RULE_GT) && r->threshold > 0)
+		share = v / r->threshold;
+	else if ((r->op == RULE_LE || r->op == RULE_LT) && r->threshold < 0)
+		share = v / r->threshold;
+	else
+		return 0;
+	return (share > 0 && share < 1) ? share : 0;
+}
+
+/*
+ * The reason of the first-priority rule that fires on a full feature
+ * vector; when none fires, that of the rule nearest to firing
+ * (RuleProgress; ties by priority), so that every customer at risk has a
+ * reason; -1 when no rule with a reason says anything.
+ */
 static int
 RulesReason(RulesCache *c, const char *ruleset, int len, const double *x, const bool *isnull)
 {
 	Ruleset    *set = RulesGet(c, ruleset, len);
 	int			best = -1;
+	int			nearest = -1;
+	double		nearest_progress = 0;
 
 	for (int i = 0; i < set->nrules; i++)
 	{
 		const Rule *r = &set->rules[i];
+		double		progress;
 
-		if (r->reason < 0 || (best >= 0 && r->reason >= best) ||
-			isnull[r->feature] || !RuleFires(r, x[r->feature]))
+		if (r->reason < 0 || isnull[r->feature])
 			continue;
-		best = r->reason;
+		if (RuleFires(r, x[r->feature]))
+		{
+			if (best < 0 || r->reason < best)
+				best = r->reason;
+			continue;
+		}
+		progress = RuleProgress(r, x[r->feature]);
+		if (progress > nearest_progress ||
+			(progress > 0 && progress == nearest_progress && r->reason < nearest))
+		{
+			nearest = r->reason;
+			nearest_progress = progress;
+		}
 	}
-	return best;
+	return best >= 0 ? best : nearest;
 }
 
 /*
  * rule_reason(f, e, lifecycle, ruleset): why a customer is at risk: 'lost'
  * for a lost customer, else the reason of the rules of the ruleset that
  * fire on their features (service, price, silence, frequency, in that order
- * of precedence); NULL when none fires or without purchases.
+ * of precedence), or of the rule nearest to firing when none fires; NULL
+ * when no rule says anything or without purchases.
  */
 Datum
 rule_reason(PG_FUNCTION_ARGS)

@@ -390,6 +390,7 @@ DECLARE
     w       int := coalesce(gone_days, horizon_days);
     skipped bigint;
 BEGIN
+    policy := coalesce(policy, churn.tier_policy_for(model));   -- none given: the model's
     IF source IS NULL OR as_of IS NULL OR horizon_days IS NULL OR model IS NULL OR customer_col IS NULL
        OR ts_col IS NULL OR amount_col IS NULL OR policy IS NULL OR window_days IS NULL OR lookback IS NULL
        OR value_basis IS NULL OR (events IS NOT NULL AND array_position(event_cols, NULL) IS NOT NULL) THEN
@@ -447,7 +448,7 @@ COMMENT ON FUNCTION churn.backtest_run(regclass, date, int, text, name, name, na
 DROP FUNCTION churn.backtest_scores(regclass, date, int, text, name, name, name, text, int, int, text, date);
 CREATE FUNCTION churn.backtest_scores(source regclass, as_of date, horizon_days int, model text DEFAULT 'auto',
                                       customer_col name DEFAULT 'customer_id', ts_col name DEFAULT 'ts',
-                                      amount_col name DEFAULT 'amount', policy text DEFAULT 'default',
+                                      amount_col name DEFAULT 'amount', policy text DEFAULT NULL,
                                       window_days int DEFAULT 90, lookback int DEFAULT 0,
                                       value_basis text DEFAULT 'predicted', observed_until date DEFAULT NULL,
                                       events regclass DEFAULT NULL, event_customer_col name DEFAULT 'customer_id',
@@ -512,6 +513,7 @@ $$
     cstat AS (SELECT s.zone, s.level, s.code, count(*) AS k, count(*) FILTER (WHERE s.churned) AS pos
               FROM s GROUP BY 1, 2, 3),
     lift AS (SELECT b.* FROM unnest((SELECT churn.lift(s.p_churn, s.churned, 10) FROM s)) b),
+    lift_b AS (SELECT b.* FROM unnest((SELECT churn.lift(s.overdue, s.churned, 10) FROM s)) b),
     calib AS (SELECT b.* FROM unnest((SELECT churn.calibration(s.p_churn, s.churned, 10) FROM s)) b)
     SELECT 1, 'summary', model, NULL::int, 'customers', tot.n::float8, tot.n FROM tot
     UNION ALL SELECT 2, 'summary', model, NULL, 'churn_rate', tot.pos::float8 / nullif(tot.n, 0), tot.pos FROM tot
@@ -561,6 +563,11 @@ $$
     FROM lift l, LATERAL (VALUES (1, 'mean_score', l.mean_score), (2, 'rate', l.rate), (3, 'lift', l.lift),
                                  (4, 'cum_capture', l.cum_capture)) v(o, m, v)
     UNION ALL
+    -- the recency baseline's lift: ranked by days since the last purchase in usual gaps
+    SELECT 301, 'lift', 'recency_baseline', l.bin, v.m, v.v, l.n
+    FROM lift_b l, LATERAL (VALUES (1, 'mean_score', l.mean_score), (2, 'rate', l.rate), (3, 'lift', l.lift),
+                                   (4, 'cum_capture', l.cum_capture)) v(o, m, v)
+    UNION ALL
     SELECT 400, 'calibration', NULL, c.bin, v.m, v.v, c.n
     FROM calib c, LATERAL (VALUES (1, 'predicted', c.mean_score), (2, 'observed', c.rate)) v(o, m, v)
 $$;
@@ -574,7 +581,8 @@ COMMENT ON FUNCTION churn.backtest_report(text, date, int, int, int) IS
 -- between the earliest scoring date and as_of and who bought nothing in the
 -- gone_days after it; warned early when red or yellow at a scoring date at
 -- least 14 days before that last purchase; lead = last purchase - first
--- warning.
+-- warning; the same for the recency baseline warning as many customers as
+-- the model at every scoring date.
 CREATE FUNCTION churn.backtest_report_early(as_of date, lookback int, step_days int, gone_days int, obs date)
     RETURNS TABLE (ord int, section text, label text, bin int, metric text, value float8, n bigint)
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
@@ -595,6 +603,26 @@ $$
              FROM leavers l LEFT JOIN pg_temp.churn_bt_score w
                ON w.customer_id = l.customer_id AND w.zone IN ('red', 'yellow')
              GROUP BY l.customer_id, l.last_purchase),
+    -- the recency baseline at every scoring date: as many warnings as the
+    -- model's red and yellow there, the most overdue customers not lost
+    kd AS (SELECT w.as_of_date, count(*) FILTER (WHERE w.zone IN ('red', 'yellow')) AS k
+           FROM pg_temp.churn_bt_score w WHERE w.lifecycle <> 'lost' GROUP BY w.as_of_date),
+    basew AS (SELECT r.customer_id, r.as_of_date
+              FROM (SELECT w.customer_id, w.as_of_date,
+                           row_number() OVER (PARTITION BY w.as_of_date
+                                              ORDER BY w.overdue DESC NULLS LAST, w.customer_id) AS rn
+                    FROM pg_temp.churn_bt_score w WHERE w.lifecycle <> 'lost') r
+              JOIN kd ON kd.as_of_date = r.as_of_date WHERE r.rn <= kd.k),
+    lead_b AS (SELECT l.customer_id, l.last_purchase - min(b.as_of_date) AS lead,
+                      bool_or(b.as_of_date <= l.last_purchase - 14) AS early
+               FROM leavers l LEFT JOIN basew b ON b.customer_id = l.customer_id
+               GROUP BY l.customer_id, l.last_purchase),
+    leads AS (SELECT 'red+yellow' AS label, x.* FROM lead x UNION ALL SELECT 'recency_baseline', x.* FROM lead_b x),
+    ls AS (SELECT lb.label, lb.o, count(x.customer_id) AS leavers, count(x.lead) AS warned,
+                  count(*) FILTER (WHERE x.early) AS early,
+                  percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY x.lead) AS q, avg(x.lead) AS mean
+           FROM (VALUES ('red+yellow', 500), ('recency_baseline', 510)) lb(label, o)
+           LEFT JOIN leads x ON x.label = lb.label GROUP BY lb.label, lb.o),
     firstw AS (SELECT w.customer_id, min(w.as_of_date) AS first_warning FROM pg_temp.churn_bt_score w
                WHERE w.zone IN ('red', 'yellow') GROUP BY w.customer_id)
     SELECT 450, 'early_warning', 'active', NULL::int, 'customers', count(*)::float8, count(*) FROM s
@@ -611,18 +639,16 @@ $$
            FROM base
     UNION ALL SELECT 456, 'early_warning', 'lost', NULL, 'red', count(*)::float8, count(*)
            FROM pg_temp.churn_bt_score w WHERE w.lifecycle = 'lost' AND w.zone = 'red'
-    UNION ALL SELECT 500, 'lead_time', 'red+yellow', NULL, 'leavers', count(*)::float8, count(*) FROM lead
-    UNION ALL SELECT 501, 'lead_time', 'red+yellow', NULL, 'warned_share',
-           avg((lead.lead IS NOT NULL)::int), count(lead.lead) FROM lead
-    UNION ALL SELECT 502, 'lead_time', 'red+yellow', NULL, 'warned_14_days_before_share',
-           avg(coalesce(lead.early, false)::int), count(*) FILTER (WHERE lead.early) FROM lead
-    UNION ALL SELECT 503, 'lead_time', 'red+yellow', NULL, 'median_days',
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY lead.lead), count(lead.lead) FROM lead
-    UNION ALL SELECT 504, 'lead_time', 'red+yellow', NULL, 'p25_days',
-           percentile_cont(0.25) WITHIN GROUP (ORDER BY lead.lead), count(lead.lead) FROM lead
-    UNION ALL SELECT 505, 'lead_time', 'red+yellow', NULL, 'p75_days',
-           percentile_cont(0.75) WITHIN GROUP (ORDER BY lead.lead), count(lead.lead) FROM lead
-    UNION ALL SELECT 506, 'lead_time', 'red+yellow', NULL, 'mean_days', avg(lead.lead), count(lead.lead) FROM lead
+    UNION ALL
+    -- leavers warned (share, and >= 14 days before the last purchase) and
+    -- the lead-time distribution, of the model and of the baseline
+    SELECT ls.o + v.o, 'lead_time', ls.label, NULL, v.m, v.v, v.n
+    FROM ls, LATERAL (VALUES
+        (0, 'leavers', ls.leavers::float8, ls.leavers),
+        (1, 'warned_share', ls.warned::float8 / nullif(ls.leavers, 0), ls.warned),
+        (2, 'warned_14_days_before_share', ls.early::float8 / nullif(ls.leavers, 0), ls.early),
+        (3, 'median_days', ls.q[2], ls.warned), (4, 'p25_days', ls.q[1], ls.warned),
+        (5, 'p75_days', ls.q[3], ls.warned), (6, 'mean_days', ls.mean, ls.warned)) v(o, m, v, n)
     UNION ALL SELECT 507, 'lead_time', 'red+yellow', NULL, 'scoring_dates',
            count(*)::float8, count(*) FROM pg_temp.churn_bt_fit
     UNION ALL
@@ -637,7 +663,7 @@ COMMENT ON FUNCTION churn.backtest_report_early(date, int, int, int, date) IS
 -- dates, the early-warning label and its measures, model auto by default).
 CREATE FUNCTION churn.backtest(source regclass, as_of date, horizon_days int, model text DEFAULT 'auto',
                                customer_col name DEFAULT 'customer_id', ts_col name DEFAULT 'ts',
-                               amount_col name DEFAULT 'amount', policy text DEFAULT 'default',
+                               amount_col name DEFAULT 'amount', policy text DEFAULT NULL,
                                window_days int DEFAULT 90, lookback int DEFAULT 6,
                                value_basis text DEFAULT 'predicted', observed_until date DEFAULT NULL,
                                events regclass DEFAULT NULL, event_customer_col name DEFAULT 'customer_id',

@@ -131,7 +131,7 @@ COMMENT ON FUNCTION churn.auto_fit(text, churn.bgnbd, int, int, jsonb) IS
 CREATE FUNCTION churn.auto_train(name text, as_of date, horizon_days int, gone_days int DEFAULT NULL,
                                  window_days int DEFAULT 90, policy text DEFAULT 'default', n_dates int DEFAULT 8,
                                  step_days int DEFAULT 14,
-                                 params jsonb DEFAULT '{"max_depth": 4, "eta": 0.1, "num_boost_round": 150,
+                                 params jsonb DEFAULT '{"max_depth": 4, "eta": 0.1, "num_boost_round": 150, "tree_method": "hist",
                                                         "subsample": 0.8, "colsample_bytree": 0.8,
                                                         "min_child_weight": 5, "seed": 42}')
     RETURNS churn.model

@@ -41,7 +41,7 @@ CREATE FUNCTION churn.reason(f churn.features, e churn.engagement_features DEFAU
                              ruleset text DEFAULT 'default') RETURNS text
     AS 'MODULE_PATHNAME', 'rule_reason' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION churn.reason(churn.features, churn.engagement_features, text, text) IS
-    'why a customer is at risk: lost for a lost customer, else service, price, silence or frequency (the first of these whose rules fire in the ruleset); NULL when none fires';
+    'why a customer is at risk: lost for a lost customer, else service, price, silence or frequency (the first of these whose rules fire in the ruleset; when none fires, the rule nearest to firing); NULL when no rule says anything';
 
 ALTER TABLE churn.pipeline_warning ADD COLUMN reason text;
 COMMENT ON COLUMN churn.pipeline_warning.reason IS 'why the customer is at risk (churn.reason)';

@@ -65,7 +65,7 @@ DECLARE
                           'horizon_days', 'window_days', 'schedule', 'time_zone', 'time_limit', 'max_failures',
                           'alert_zones', 'alert_max_idle_days', 'run_retention', 'start_at', 'owner',
                           'events', 'event_customer_col', 'event_ts_col', 'event_kind_col', 'event_rating_col',
-                          'control_share', 'outcome_days', 'store_col'];
+                          'control_share', 'outcome_days', 'store_col', 'control_zones'];
     new_owner oid;
 BEGIN
     FOR k IN SELECT jsonb_object_keys(args) LOOP
@@ -332,7 +332,8 @@ BEGIN
     p.amount_col := 'amount';
     p.model := 'auto';
     p.control_share := 0;
-    p.policy := 'default';
+    -- no policy given: the one for the model (churn.tier_policy_for)
+    p.policy := churn.tier_policy_for(coalesce(jsonb_strip_nulls(args)->>'model', 'auto'));
     p.horizon_days := 90;
     p.window_days := 90;
     p.schedule := interval '1 day';
@@ -360,12 +361,12 @@ BEGIN
                                 alert_zones, alert_max_idle_days, run_retention, state, created_at, anchor_at,
                                 next_run_at, consecutive_failures, events, event_customer_col, event_ts_col,
                                 event_kind_col, event_rating_col, event_ts_kind, event_capture, control_share,
-                                outcome_days, store_col)
+                                outcome_days, store_col, control_zones)
     VALUES (p.name, p.owner, p.source, p.customer_col, p.ts_col, p.amount_col, p.ts_kind, p.capture, p.model,
             p.policy, p.horizon_days, p.window_days, p.schedule, p.time_zone, p.time_limit, p.max_failures,
             p.alert_zones, p.alert_max_idle_days, p.run_retention, p.state, p.created_at, p.anchor_at,
             p.next_run_at, 0, p.events, p.event_customer_col, p.event_ts_col, p.event_kind_col, p.event_rating_col,
-            p.event_ts_kind, p.event_capture, p.control_share, p.outcome_days, p.store_col)
+            p.event_ts_kind, p.event_capture, p.control_share, p.outcome_days, p.store_col, p.control_zones)
     RETURNING * INTO p;
     PERFORM churn.pipeline_triggers(p, true);
     PERFORM churn.worker_wake();
@@ -422,6 +423,7 @@ BEGIN
         scored_model = p.scored_model, events = p.events, event_customer_col = p.event_customer_col,
         event_ts_col = p.event_ts_col, event_kind_col = p.event_kind_col, event_rating_col = p.event_rating_col,
         control_share = p.control_share, outcome_days = p.outcome_days, store_col = p.store_col,
+        control_zones = p.control_zones,
         event_ts_kind = p.event_ts_kind, event_capture = p.event_capture, event_snapshot = p.event_snapshot
     WHERE pipeline_id = old.pipeline_id
     RETURNING * INTO p;
@@ -451,7 +453,7 @@ DROP FUNCTION churn.create_pipeline(text, regclass, name, name, name, text, text
                                     int, timestamptz, text[], int, interval);
 CREATE FUNCTION churn.create_pipeline(name text, source regclass, customer_col name DEFAULT 'customer_id',
                                       ts_col name DEFAULT 'ts', amount_col name DEFAULT 'amount',
-                                      model text DEFAULT 'auto', policy text DEFAULT 'default',
+                                      model text DEFAULT 'auto', policy text DEFAULT NULL,
                                       horizon_days int DEFAULT 90, schedule interval DEFAULT '1 day',
                                       time_zone text DEFAULT NULL, window_days int DEFAULT 90,
                                       time_limit interval DEFAULT '1 hour', max_failures int DEFAULT 5,
@@ -462,7 +464,7 @@ CREATE FUNCTION churn.create_pipeline(name text, source regclass, customer_col n
                                       event_customer_col name DEFAULT 'customer_id', event_ts_col name DEFAULT 'ts',
                                       event_kind_col name DEFAULT 'kind', event_rating_col name DEFAULT 'rating',
                                       control_share float8 DEFAULT 0, outcome_days int DEFAULT NULL,
-                                      store_col name DEFAULT NULL)
+                                      store_col name DEFAULT NULL, control_zones jsonb DEFAULT NULL)
     RETURNS churn.pipeline_status
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -472,12 +474,12 @@ $$
         'max_failures', $13, 'start_at', $14, 'alert_zones', to_jsonb($15), 'alert_max_idle_days', $16,
         'run_retention', $17, 'events', $18::oid, 'event_customer_col', $19, 'event_ts_col', $20,
         'event_kind_col', $21, 'event_rating_col', $22, 'control_share', $23, 'outcome_days', $24,
-        'store_col', $25));
+        'store_col', $25, 'control_zones', $26));
     SELECT * FROM churn.pipeline_status s WHERE s.pipeline = $1;
 $$;
 COMMENT ON FUNCTION churn.create_pipeline(text, regclass, name, name, name, text, text, int, interval, text, int,
                                           interval, int, timestamptz, text[], int, interval, regclass, name, name,
-                                          name, name, float8, int, name) IS
+                                          name, name, float8, int, name, jsonb) IS
     'create a pipeline owned by the calling role: a purchase relation (and optionally a relation of events) kept scored on a schedule';
 
 DROP FUNCTION churn.alter_pipeline(text, text, regclass, name, name, name, text, text, int, interval, text, int,
@@ -494,7 +496,8 @@ CREATE FUNCTION churn.alter_pipeline(name text, new_name text DEFAULT NULL, sour
                                      events regclass DEFAULT '-', event_customer_col name DEFAULT NULL,
                                      event_ts_col name DEFAULT NULL, event_kind_col name DEFAULT NULL,
                                      event_rating_col name DEFAULT NULL, control_share float8 DEFAULT NULL,
-                                     outcome_days int DEFAULT NULL, store_col name DEFAULT NULL)
+                                     outcome_days int DEFAULT NULL, store_col name DEFAULT NULL,
+                                     control_zones jsonb DEFAULT NULL)
     RETURNS churn.pipeline_status
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -506,12 +509,12 @@ $$
         -- NULL: no events (0); '-' (the default): unchanged (left out)
         'events', CASE WHEN $20 IS NULL THEN 0::oid WHEN $20::oid <> 0::oid THEN $20::oid END,
         'event_customer_col', $21, 'event_ts_col', $22, 'event_kind_col', $23, 'event_rating_col', $24,
-        'control_share', $25, 'outcome_days', $26, 'store_col', $27));
+        'control_share', $25, 'outcome_days', $26, 'store_col', $27, 'control_zones', $28));
     SELECT * FROM churn.pipeline_status s WHERE s.pipeline = coalesce($2, $1);
 $$;
 COMMENT ON FUNCTION churn.alter_pipeline(text, text, regclass, name, name, name, text, text, int, interval, text,
                                          int, interval, int, timestamptz, text[], int, interval, regrole, regclass,
-                                         name, name, name, name, float8, int, name) IS
+                                         name, name, name, name, float8, int, name, jsonb) IS
     'change a pipeline''s settings (NULL: unchanged; events => NULL stops reading events), rename it or give it to another role';
 
 REVOKE EXECUTE ON FUNCTION churn.pipeline_due(), churn.pipeline_worker_start(bigint),

@@ -7,9 +7,12 @@
 
 ALTER TABLE churn.pipeline
     ADD COLUMN control_share float8 NOT NULL DEFAULT 0 CHECK (control_share >= 0 AND control_share < 1),
-    ADD COLUMN outcome_days int CHECK (outcome_days > 0);
+    ADD COLUMN outcome_days int CHECK (outcome_days > 0),
+    ADD COLUMN control_zones jsonb;
 COMMENT ON COLUMN churn.pipeline.control_share IS
     'share of new alerts held out as a control group (recorded, not handed to staff), drawn per customer; 0 = none';
+COMMENT ON COLUMN churn.pipeline.control_zones IS
+    'control share per zone, overriding control_share for the zones it names, e.g. {"red": 0.1, "yellow": 0.3}; NULL = control_share everywhere';
 COMMENT ON COLUMN churn.pipeline.outcome_days IS
     'days after an alert within which a purchase closes it as retained; after them it closes as churned (NULL: horizon_days)';
 
@@ -34,6 +37,36 @@ $$;
 COMMENT ON FUNCTION churn.alert_arm(int, text, float8) IS
     'treatment or control: control for a deterministic pseudo-random share control_share of a pipeline''s customers';
 
+-- A control_zones value: an object of zone -> share, each zone red, yellow
+-- or blue, each share a number in [0, 1).
+CREATE FUNCTION churn.control_zones_check(zones jsonb) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    z record;
+BEGIN
+    IF zones IS NULL THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(zones) <> 'object' THEN
+        RAISE EXCEPTION 'control_zones must be a JSON object of zone -> share, got %', zones
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'For example {"red": 0.1, "yellow": 0.3}.';
+    END IF;
+    FOR z IN SELECT key, value FROM jsonb_each(zones) LOOP
+        IF z.key NOT IN ('red', 'yellow', 'blue') THEN
+            RAISE EXCEPTION 'control_zones: unknown zone "%"', z.key
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Alerts are raised in the zones red, yellow and blue.';
+        END IF;
+        IF jsonb_typeof(z.value) <> 'number' OR (z.value)::float8 < 0 OR (z.value)::float8 >= 1 THEN
+            RAISE EXCEPTION 'control_zones: the share of zone "%" must be a number in [0, 1), got %', z.key, z.value
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION churn.control_zones_check(jsonb) IS
+    'checks a pipeline''s control_zones: zone (red, yellow, blue) -> share in [0, 1); raises 22023 otherwise';
+
 -- The retention arguments of create and alter (control_share, outcome_days,
 -- store_col; alter_pipeline(store_col => '') drops the store column),
 -- checked; returns the row to write.
@@ -43,6 +76,11 @@ $$
 BEGIN
     IF args ? 'control_share' THEN p.control_share := (args->>'control_share')::float8; END IF;
     IF args ? 'outcome_days' THEN p.outcome_days := (args->>'outcome_days')::int; END IF;
+    IF args ? 'control_zones' THEN
+        -- '{}' (what alter_pipeline(control_zones => '{}') gives) = none
+        p.control_zones := nullif(args->'control_zones', '{}'::jsonb);
+        PERFORM churn.control_zones_check(p.control_zones);
+    END IF;
     IF args ? 'store_col' THEN p.store_col := nullif(args->>'store_col', ''); END IF;
     IF p.store_col IS NOT NULL THEN
         PERFORM churn.pipeline_check_store_column(p.source, p.store_col);

@@ -89,7 +89,8 @@ $$;
 -- ('opened', 'escalated', 'unchanged'); a candidate whose insert lost a race
 -- with a concurrent transaction returns no row.
 CREATE FUNCTION churn.alert_raise_set(p_pipeline_id int, p_pipeline text, cands churn.pipeline_alert_candidate[],
-                                      p_at timestamptz, p_actor text, p_control_share float8 DEFAULT 0)
+                                      p_at timestamptz, p_actor text, p_control_share float8 DEFAULT 0,
+                                      p_control_zones jsonb DEFAULT NULL)
     RETURNS TABLE (customer_id text, alert_id bigint, event text)
     LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
@@ -103,7 +104,9 @@ $$
         FROM unnest(cands) u JOIN churn.playbook_effective pb ON pb.code = u.code
         LEFT JOIN churn.playbook_reason_effective pr ON pr.zone = pb.zone AND pr.reason = u.reason
         CROSS JOIN LATERAL (SELECT CASE WHEN p_pipeline_id IS NULL THEN 'treatment'
-                                        ELSE churn.alert_arm(p_pipeline_id, u.customer_id, p_control_share)
+                                        ELSE churn.alert_arm(p_pipeline_id, u.customer_id,
+                                                             coalesce((p_control_zones->>pb.zone)::float8,
+                                                                      p_control_share))
                                    END AS arm) arm
     ), cur AS MATERIALIZED (
         -- the active alerts of these customers (two branches so that each
@@ -164,7 +167,7 @@ $$
     SELECT cur.customer_id, cur.alert_id, 'unchanged'
     FROM cur WHERE NOT EXISTS (SELECT 1 FROM esc e WHERE (e.alert).alert_id = cur.alert_id)
 $$;
-COMMENT ON FUNCTION churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text, float8) IS
+COMMENT ON FUNCTION churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text, float8, jsonb) IS
     'alert internal: opens or escalates the alerts of a set of candidates; the one path behind refreshes and churn.raise_alert';
 
 -- Alerts of one refresh: the set path with the refresh's time and the
@@ -176,7 +179,8 @@ CREATE FUNCTION churn.pipeline_raise_alerts(p_pipeline_id int, cands churn.pipel
 $$
     SELECT count(*) FILTER (WHERE r.event <> 'unchanged')
     FROM churn.pipeline p
-    CROSS JOIN LATERAL churn.alert_raise_set(p.pipeline_id, p.name, cands, now(), p.name, p.control_share) r
+    CROSS JOIN LATERAL churn.alert_raise_set(p.pipeline_id, p.name, cands, now(), p.name, p.control_share,
+                                             p.control_zones) r
     WHERE p.pipeline_id = p_pipeline_id AND cardinality(cands) > 0
 $$;
 COMMENT ON FUNCTION churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]) IS
@@ -340,7 +344,7 @@ CREATE OR REPLACE FUNCTION churn.alert_assign(alert_id bigint, assignee text, ac
     AS 'MODULE_PATHNAME', 'alert_assign' LANGUAGE C VOLATILE;
 
 REVOKE EXECUTE ON FUNCTION churn.pipeline_raise_alerts(int, churn.pipeline_alert_candidate[]),
-    churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text, float8) FROM PUBLIC;
+    churn.alert_raise_set(int, text, churn.pipeline_alert_candidate[], timestamptz, text, float8, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     churn.alert_pipeline_for(text, oid), churn.alert_check_owner(bigint, oid),
     churn.alert_open_or_escalate(text, text, text, int, text, float8, float8, text[], int, text, timestamptz, text),

@@ -33,47 +33,55 @@ ORDER BY p.code, p.builtin;
 COMMENT ON COLUMN churn.playbook_effective.cost IS 'cost of the action per customer; NULL when unknown';
 COMMENT ON COLUMN churn.playbook_effective.uplift_prior IS 'expected uplift of the action until measured';
 
--- The plan: the pipeline's open treatment alerts worth acting on, best value
--- per unit of cost first, within the budget.  expected_saved_value =
--- p_churn x annual_value x uplift - cost; uplift is the measured one of the
--- zone (churn.retention_effect) when both arms have at least min_closed
--- closed alerts, else the playbook prior.
-CREATE FUNCTION churn.retention_plan(pipeline text, budget float8, min_closed int DEFAULT 100)
-    RETURNS TABLE (customer_id text, alert_id bigint, code text, action text, cost float8, p_churn float8,
-                   annual_value float8, uplift float8, uplift_source text, expected_saved_value float8,
-                   cumulative_cost float8, why text, store text)
+-- The arguments of a plan or its candidates: min_closed positive, the
+-- pipeline visible, and a cost and prior for the action of every alert.
+CREATE FUNCTION churn.retention_check(pipeline text, min_closed int) RETURNS void
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
-#variable_conflict use_column
 DECLARE
     missing text;
 BEGIN
-    IF budget IS NULL OR budget = 'NaN' OR budget < 0 OR budget = 'Infinity' THEN
-        RAISE EXCEPTION 'budget must be a finite number >= 0, got %', coalesce(budget::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     IF min_closed IS NULL OR min_closed < 1 THEN
         RAISE EXCEPTION 'min_closed must be positive' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM churn.pipeline_status s WHERE s.pipeline = retention_plan.pipeline) THEN
-        RAISE EXCEPTION 'pipeline "%" does not exist', retention_plan.pipeline
+    IF NOT EXISTS (SELECT 1 FROM churn.pipeline_status s WHERE s.pipeline = retention_check.pipeline) THEN
+        RAISE EXCEPTION 'pipeline "%" does not exist', retention_check.pipeline
             USING ERRCODE = 'undefined_object', HINT = 'Pipelines are listed in churn.pipeline_status.';
     END IF;
     SELECT string_agg(DISTINCT pb.code, ', ') INTO missing
     FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
     JOIN churn.playbook_effective pb ON pb.code = a.code
-    WHERE p.name = retention_plan.pipeline AND a.status IN ('open', 'contacted') AND a.arm = 'treatment'
+    WHERE p.name = retention_check.pipeline AND a.status IN ('open', 'contacted') AND a.arm = 'treatment'
       AND (pb.cost IS NULL OR pb.uplift_prior IS NULL);
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'the playbook has no cost or no uplift prior for %', missing
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Set cost and uplift_prior of the user rows of churn.playbook (UPDATE churn.playbook SET cost = ..., uplift_prior = ... WHERE code = ... AND NOT builtin).';
     END IF;
+END
+$$;
+COMMENT ON FUNCTION churn.retention_check(text, int) IS
+    'retention plan internal: checks min_closed, the pipeline and the playbook costs and priors of its open treatment alerts';
+
+-- What each open treatment alert of a pipeline would cost and keep:
+-- expected_saved_value = p_churn x annual_value x uplift - cost; uplift is
+-- the measured one of the zone (churn.retention_effect) when both arms have
+-- at least min_closed closed alerts, else the playbook prior.  The plan
+-- chooses from these rows; a comparison ("call the highest p first")
+-- orders the same rows another way.
+CREATE FUNCTION churn.retention_candidates(pipeline text, min_closed int DEFAULT 100)
+    RETURNS TABLE (customer_id text, alert_id bigint, code text, action text, cost float8, p_churn float8,
+                   annual_value float8, uplift float8, uplift_source text, expected_saved_value float8, store text)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+#variable_conflict use_column
+BEGIN
+    PERFORM churn.retention_check(pipeline, min_closed);
     RETURN QUERY
     WITH fx AS (
         SELECT e.zone, e.uplift FROM churn.retention_effect e
         JOIN churn.retention_effect c ON c.pipeline = e.pipeline AND c.zone = e.zone AND c.arm = 'control'
-        WHERE e.pipeline = retention_plan.pipeline AND e.arm = 'treatment'
+        WHERE e.pipeline = retention_candidates.pipeline AND e.arm = 'treatment'
           AND e.closed >= min_closed AND c.closed >= min_closed
     ), c AS (
         SELECT a.customer_id, a.alert_id, a.code, a.action, coalesce(pr.cost, pb.cost) AS cost, a.p_churn,
@@ -85,27 +93,53 @@ BEGIN
         LEFT JOIN churn.playbook_reason_effective pr ON pr.zone = a.zone AND pr.reason = a.reason
                                                       AND pr.action = a.action
         LEFT JOIN fx ON fx.zone = a.zone
-        WHERE p.name = retention_plan.pipeline AND a.status IN ('open', 'contacted') AND a.arm = 'treatment'
+        WHERE p.name = retention_candidates.pipeline AND a.status IN ('open', 'contacted') AND a.arm = 'treatment'
           AND churn.pipeline_visible(p.owner)
-    ), v AS (
-        SELECT c.*, c.p_churn * c.value * greatest(c.uplift, 0) - c.cost AS saved FROM c
-    ), cap AS (
+    )
+    SELECT c.customer_id, c.alert_id, c.code, c.action, c.cost, c.p_churn, c.value, c.uplift, c.src,
+           c.p_churn * c.value * greatest(c.uplift, 0) - c.cost, c.store
+    FROM c;
+END
+$$;
+COMMENT ON FUNCTION churn.retention_candidates(text, int) IS
+    'every open treatment alert of a pipeline with the cost, uplift and expected value kept of its action (the rows churn.retention_plan chooses from)';
+
+-- The plan: the candidates worth acting on, best value per unit of cost
+-- first, within the budget and each store's daily contacts.
+CREATE FUNCTION churn.retention_plan(pipeline text, budget float8, min_closed int DEFAULT 100)
+    RETURNS TABLE (customer_id text, alert_id bigint, code text, action text, cost float8, p_churn float8,
+                   annual_value float8, uplift float8, uplift_source text, expected_saved_value float8,
+                   cumulative_cost float8, why text, store text)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+#variable_conflict use_column
+BEGIN
+    IF budget IS NULL OR budget = 'NaN' OR budget < 0 OR budget = 'Infinity' THEN
+        RAISE EXCEPTION 'budget must be a finite number >= 0, got %', coalesce(budget::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM churn.retention_check(pipeline, min_closed);
+    RETURN QUERY
+    WITH cap AS (
         -- at most a store's daily contacts, its best rows first
-        SELECT v.*, row_number() OVER (PARTITION BY v.store ORDER BY v.saved / greatest(v.cost, 1e-9) DESC,
-                                                                 v.saved DESC, v.alert_id) AS rank_in_store
-        FROM v WHERE v.saved > 0
+        SELECT v.*, row_number() OVER (PARTITION BY v.store
+                                       ORDER BY v.expected_saved_value / greatest(v.cost, 1e-9) DESC,
+                                                v.expected_saved_value DESC, v.alert_id) AS rank_in_store
+        FROM churn.retention_candidates(retention_plan.pipeline, min_closed) v WHERE v.expected_saved_value > 0
     ), r AS (
-        SELECT cap.*, sum(cap.cost) OVER (ORDER BY cap.saved / greatest(cap.cost, 1e-9) DESC, cap.saved DESC,
-                                          cap.alert_id) AS cum
+        SELECT cap.*, sum(cap.cost) OVER (ORDER BY cap.expected_saved_value / greatest(cap.cost, 1e-9) DESC,
+                                                   cap.expected_saved_value DESC, cap.alert_id) AS cum
         FROM cap LEFT JOIN churn.store_capacity sc ON sc.pipeline = retention_plan.pipeline AND sc.store = cap.store
         WHERE sc.daily_contacts IS NULL OR cap.rank_in_store <= sc.daily_contacts
     )
-    SELECT r.customer_id, r.alert_id, r.code, r.action, r.cost, r.p_churn, r.value, r.uplift, r.src, r.saved, r.cum,
+    SELECT r.customer_id, r.alert_id, r.code, r.action, r.cost, r.p_churn, r.annual_value, r.uplift,
+           r.uplift_source, r.expected_saved_value, r.cum,
            format('p_churn %s x annual value %s x %s uplift %s - cost %s = %s',
-                  round(r.p_churn::numeric, 3), round(r.value::numeric, 2), r.src, round(r.uplift::numeric, 3),
-                  round(r.cost::numeric, 2), round(r.saved::numeric, 2)), r.store
+                  round(r.p_churn::numeric, 3), round(r.annual_value::numeric, 2), r.uplift_source,
+                  round(r.uplift::numeric, 3), round(r.cost::numeric, 2), round(r.expected_saved_value::numeric, 2)),
+           r.store
     FROM r WHERE r.cum <= budget
-    ORDER BY r.saved / greatest(r.cost, 1e-9) DESC, r.saved DESC, r.alert_id;
+    ORDER BY r.expected_saved_value / greatest(r.cost, 1e-9) DESC, r.expected_saved_value DESC, r.alert_id;
 END
 $$;
 COMMENT ON FUNCTION churn.retention_plan(text, float8, int) IS

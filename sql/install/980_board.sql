@@ -837,37 +837,44 @@ BEGIN
     END IF;
 
     IF c OPERATOR(pg_catalog.=) 'lift' THEN
-        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('bin', g.bin, 'lift', g.lift, 'rate', g.rate,
-                                                                  'cum_capture', g.cum_capture, 'n', g.n) ORDER BY g.bin)
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('bin', g.bin, 'who', g.who, 'lift', g.lift, 'rate', g.rate,
+                                                                  'cum_capture', g.cum_capture, 'n', g.n) ORDER BY g.bin, g.who)
                    FILTER (WHERE g.lift IS NOT NULL)
           INTO data
         FROM (SELECT (e OPERATOR(pg_catalog.->>) 'bin')::int AS bin,
+                     CASE WHEN e OPERATOR(pg_catalog.->>) 'label' OPERATOR(pg_catalog.=) 'recency_baseline'
+                          THEN 'recency baseline' ELSE 'model' END AS who,
                      pg_catalog.max((e OPERATOR(pg_catalog.->>) 'value')::float8) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'metric' OPERATOR(pg_catalog.=) 'lift') AS lift,
                      pg_catalog.max((e OPERATOR(pg_catalog.->>) 'value')::float8) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'metric' OPERATOR(pg_catalog.=) 'rate') AS rate,
                      pg_catalog.max((e OPERATOR(pg_catalog.->>) 'value')::float8) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'metric' OPERATOR(pg_catalog.=) 'cum_capture') AS cum_capture,
                      pg_catalog.max((e OPERATOR(pg_catalog.->>) 'n')::bigint) AS n
               FROM pg_catalog.jsonb_array_elements(data) e
-              WHERE e OPERATOR(pg_catalog.->>) 'section' OPERATOR(pg_catalog.=) 'lift' GROUP BY 1) g;
+              WHERE e OPERATOR(pg_catalog.->>) 'section' OPERATOR(pg_catalog.=) 'lift' GROUP BY 1, 2) g;
         IF data IS NULL THEN
             RETURN churn.board_note(c, p, title, 'The stored backtest has no lift rows.');
         END IF;
         RETURN churn.board_spec(c, p, title, sub,
-            'Customers of the backtest in ten equal groups by p_churn, the highest first: how many times the average churn rate each group has (1 = no better than calling at random).',
+            'Customers of the backtest in ten equal groups, the highest first: by p_churn (the model) and by days since the last purchase in usual gaps (the recency baseline). How many times the average churn rate each group has (1 = no better than calling at random).',
             260, data,
-            $b${"layer": [
-                  {"mark": {"type": "bar", "color": "#1565c0", "tooltip": true},
-                   "encoding": {"x": {"field": "bin", "type": "ordinal", "title": "decile of p_churn (1 = the highest 10%)",
-                                      "axis": {"labelAngle": 0}},
-                                "y": {"field": "lift", "type": "quantitative", "title": "lift (× average churn rate)"},
-                                "tooltip": [{"field": "bin", "title": "decile"}, {"field": "lift", "format": ".2f"},
+            $b${"encoding": {"x": {"field": "bin", "type": "ordinal", "title": "decile (1 = the highest 10%)",
+                                   "axis": {"labelAngle": 0}},
+                             "xOffset": {"field": "who", "type": "nominal", "sort": ["model", "recency baseline"]}},
+                "layer": [
+                  {"mark": {"type": "bar", "tooltip": true},
+                   "encoding": {"y": {"field": "lift", "type": "quantitative", "title": "lift (× average churn rate)"},
+                                "color": {"field": "who", "type": "nominal", "title": null,
+                                          "scale": {"domain": ["model", "recency baseline"], "range": ["#1565c0", "#9e9e9e"]}},
+                                "tooltip": [{"field": "who", "title": "ranked by"}, {"field": "bin", "title": "decile"},
+                                            {"field": "lift", "format": ".2f"},
                                             {"field": "rate", "format": ".1%", "title": "churn rate"},
                                             {"field": "cum_capture", "format": ".1%", "title": "churners found so far"},
                                             {"field": "n", "format": ","}]}},
-                  {"mark": {"type": "text", "dy": -7, "fontSize": 11},
-                   "encoding": {"x": {"field": "bin", "type": "ordinal"}, "y": {"field": "lift", "type": "quantitative"},
+                  {"mark": {"type": "text", "dy": -7, "fontSize": 10},
+                   "transform": [{"filter": "datum.who === 'model'"}],
+                   "encoding": {"y": {"field": "lift", "type": "quantitative"},
                                 "text": {"field": "lift", "type": "quantitative", "format": ".1f"}}},
                   {"mark": {"type": "rule", "color": "#9e9e9e", "strokeDash": [4, 3]},
-                   "encoding": {"y": {"datum": 1}}}]}$b$::jsonb,
+                   "encoding": {"x": null, "xOffset": null, "y": {"datum": 1}}}]}$b$::jsonb,
             meta);
     END IF;
 
@@ -919,30 +926,47 @@ BEGIN
           INTO meta
         FROM (SELECT e OPERATOR(pg_catalog.->>) 'metric' AS m, (e OPERATOR(pg_catalog.->>) 'value')::float8 AS v
               FROM pg_catalog.jsonb_array_elements(data) e
-              WHERE e OPERATOR(pg_catalog.->>) 'section' OPERATOR(pg_catalog.=) 'lead_time') x;
+              WHERE e OPERATOR(pg_catalog.->>) 'section' OPERATOR(pg_catalog.=) 'lead_time'
+                AND e OPERATOR(pg_catalog.->>) 'label' OPERATOR(pg_catalog.=) 'red+yellow') x;
         IF meta OPERATOR(pg_catalog.->>) 'median' IS NULL THEN
             RETURN churn.board_note(c, p, title, 'The stored backtest warned no leaver, or has no lead_time rows (lookback 0).');
         END IF;
-        data := pg_catalog.jsonb_build_array(
-            pg_catalog.jsonb_build_object('row', 'model', 'p25', meta OPERATOR(pg_catalog.->) 'p25', 'median', meta OPERATOR(pg_catalog.->) 'median',
-                                          'p75', meta OPERATOR(pg_catalog.->) 'p75',
-                                          'label', pg_catalog.format('median %s days', meta OPERATOR(pg_catalog.->>) 'median')));
+        -- a row for the model and one for the recency baseline (0.3.0 backtests have it)
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                   'row', x.who, 'p25', x.p25, 'median', x.median, 'p75', x.p75, 'warned_14_share', x.w14,
+                   'label', pg_catalog.format('median %s days', x.median)) ORDER BY x.who OPERATOR(pg_catalog.<>) 'model')
+          INTO data
+        FROM (SELECT CASE WHEN e OPERATOR(pg_catalog.->>) 'label' OPERATOR(pg_catalog.=) 'red+yellow' THEN 'model'
+                          ELSE 'recency baseline' END AS who,
+                     pg_catalog.max((e OPERATOR(pg_catalog.->>) 'value')::float8) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'metric' OPERATOR(pg_catalog.=) 'p25_days') AS p25,
+                     pg_catalog.max((e OPERATOR(pg_catalog.->>) 'value')::float8) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'metric' OPERATOR(pg_catalog.=) 'median_days') AS median,
+                     pg_catalog.max((e OPERATOR(pg_catalog.->>) 'value')::float8) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'metric' OPERATOR(pg_catalog.=) 'p75_days') AS p75,
+                     pg_catalog.max((e OPERATOR(pg_catalog.->>) 'value')::float8) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'metric' OPERATOR(pg_catalog.=) 'warned_14_days_before_share') AS w14
+              FROM pg_catalog.jsonb_array_elements(data) e
+              WHERE e OPERATOR(pg_catalog.->>) 'section' OPERATOR(pg_catalog.=) 'lead_time'
+                AND e OPERATOR(pg_catalog.->>) 'label' IN ('red+yellow', 'recency_baseline')
+              GROUP BY 1) x
+        WHERE x.median IS NOT NULL;
         RETURN churn.board_spec(c, p, title,
             pg_catalog.format('%s%% of %s leavers warned, %s%% at least 14 days ahead',
                               pg_catalog.round((100 OPERATOR(pg_catalog.*) (meta OPERATOR(pg_catalog.->>) 'warned_share')::float8)::numeric, 0),
                               meta OPERATOR(pg_catalog.->>) 'leavers',
                               pg_catalog.round((100 OPERATOR(pg_catalog.*) (meta OPERATOR(pg_catalog.->>) 'warned_14_share')::float8)::numeric, 0)),
-            'For the customers who made their last purchase in the backtest''s window (the leavers): the days from their first red or yellow warning to that last purchase, the middle half of the warned leavers as a bar and the median as a tick. Positive: warned while still buying. The recency baseline warns only after purchases stop, so its lead is not positive.',
-            110, data,
-            $b${"encoding": {"y": {"field": "row", "type": "nominal", "title": null}},
+            'For the customers who made their last purchase in the backtest''s window (the leavers): the days from their first red or yellow warning to that last purchase, the middle half of the warned leavers as a bar and the median as a tick. Positive: warned while still buying. The recency baseline warns as many customers at each date, the most overdue first.',
+            150, data,
+            $b${"encoding": {"y": {"field": "row", "type": "nominal", "title": null, "sort": ["model", "recency baseline"]}},
                 "layer": [
-                  {"mark": {"type": "bar", "color": "#90caf9", "height": 26, "tooltip": true},
+                  {"mark": {"type": "bar", "height": 26, "tooltip": true},
                    "encoding": {"x": {"field": "p25", "type": "quantitative",
                                       "title": "days from the first warning to the last purchase"},
                                 "x2": {"field": "p75"},
-                                "tooltip": [{"field": "p25", "title": "25th percentile (days)"},
+                                "color": {"field": "row", "type": "nominal", "legend": null,
+                                          "scale": {"domain": ["model", "recency baseline"], "range": ["#90caf9", "#e0e0e0"]}},
+                                "tooltip": [{"field": "row", "title": "warned by"},
+                                            {"field": "p25", "title": "25th percentile (days)"},
                                             {"field": "median", "title": "median (days)"},
-                                            {"field": "p75", "title": "75th percentile (days)"}]}},
+                                            {"field": "p75", "title": "75th percentile (days)"},
+                                            {"field": "warned_14_share", "format": ".0%", "title": "warned >= 14 days ahead"}]}},
                   {"mark": {"type": "tick", "color": "#0d47a1", "thickness": 3, "size": 34},
                    "encoding": {"x": {"field": "median", "type": "quantitative"}}},
                   {"mark": {"type": "rule", "color": "#9e9e9e", "strokeDash": [4, 3]},

@@ -43,15 +43,22 @@ SELECT model,
          = max(n) FILTER (WHERE section = 'summary' AND metric = 'customers') AS zones_partition_customers,
        round(sum(value) FILTER (WHERE section = 'zone' AND metric = 'recall' AND label <> 'red+yellow')::numeric, 9) AS recall_sums_to_1,
        max(value) FILTER (WHERE section = 'lift' AND metric = 'cum_capture') AS max_capture,
-       sum(n) FILTER (WHERE section = 'lift' AND metric = 'lift')
+       sum(n) FILTER (WHERE section = 'lift' AND metric = 'lift' AND label IS NULL)
+         = max(n) FILTER (WHERE section = 'summary' AND metric = 'customers')
+       AND sum(n) FILTER (WHERE section = 'lift' AND metric = 'lift' AND label = 'recency_baseline')
          = max(n) FILTER (WHERE section = 'summary' AND metric = 'customers') AS lift_bins_cover,
-       max(value) FILTER (WHERE section = 'lead_time' AND metric = 'p25_days')
-         <= max(value) FILTER (WHERE section = 'lead_time' AND metric = 'median_days')
-       AND max(value) FILTER (WHERE section = 'lead_time' AND metric = 'median_days')
-         <= max(value) FILTER (WHERE section = 'lead_time' AND metric = 'p75_days') AS lead_quantiles_ordered,
+       max(value) FILTER (WHERE section = 'lead_time' AND label = 'red+yellow' AND metric = 'p25_days')
+         <= max(value) FILTER (WHERE section = 'lead_time' AND label = 'red+yellow' AND metric = 'median_days')
+       AND max(value) FILTER (WHERE section = 'lead_time' AND label = 'red+yellow' AND metric = 'median_days')
+         <= max(value) FILTER (WHERE section = 'lead_time' AND label = 'red+yellow' AND metric = 'p75_days') AS lead_quantiles_ordered,
        coalesce(round(sum(value) FILTER (WHERE section = 'first_warning')::numeric, 9), 1) = 1 AS first_warnings_add_up
 FROM bt GROUP BY model ORDER BY model;
 SELECT label, bin FROM bt WHERE model = 'rules' AND section = 'first_warning' ORDER BY bin;
+-- the recency baseline's lead time: the same leavers, warned as often as the model at every date
+SELECT model, count(DISTINCT value) FILTER (WHERE metric = 'leavers') = 1 AS same_leavers,
+       bool_and(value BETWEEN 0 AND 1) FILTER (WHERE metric LIKE 'warned%share') AS shares_in_0_1,
+       count(*) FILTER (WHERE label = 'recency_baseline') AS baseline_rows
+FROM bt WHERE section = 'lead_time' GROUP BY model ORDER BY model;
 
 -- deterministic: a second run gives the same rows, bit for bit
 SELECT count(*) AS differing_rows FROM (

@@ -95,9 +95,15 @@ SELECT why LIKE 'p_churn % x annual value % x prior uplift 0.200 - cost 5.00 = %
 FROM churn.retention_plan('t_plan', 1000) LIMIT 1;
 -- it keeps at least as much as calling the highest p_churn first with the same budget
 WITH plan AS (SELECT sum(expected_saved_value) AS v FROM churn.retention_plan('t_plan', 1000)),
-top_p AS (SELECT a.p_churn * a.annual_value * 0.2 - 5 AS v, sum(5) OVER (ORDER BY a.p_churn DESC, a.alert_id) AS cum
-          FROM churn.alert a WHERE a.pipeline = 't_plan' AND a.status = 'open' AND a.arm = 'treatment')
+top_p AS (SELECT c.expected_saved_value AS v, sum(c.cost) OVER (ORDER BY c.p_churn DESC, c.alert_id) AS cum
+          FROM churn.retention_candidates('t_plan') c)
 SELECT (SELECT v FROM plan) >= (SELECT sum(v) FROM top_p WHERE cum <= 1000) AS beats_highest_p_first;
+-- the candidates: every open treatment alert, priced as the plan prices them
+SELECT count(*) = (SELECT count(*) FROM churn.alert WHERE pipeline = 't_plan' AND status = 'open' AND arm = 'treatment')
+           AS every_alert,
+       bool_and(cost = 5 AND uplift = 0.2 AND uplift_source = 'prior'
+                AND expected_saved_value = p_churn * annual_value * 0.2 - 5) AS priced
+FROM churn.retention_candidates('t_plan');
 SELECT count(*) AS rows FROM churn.retention_plan('t_plan', 0);
 -- a user action without a cost is refused
 UPDATE churn.playbook SET cost = NULL WHERE code = 'R1' AND NOT builtin;
@@ -116,6 +122,21 @@ SELECT churn.create_pipeline('x', 'purchases', control_share => 'NaN');
 SELECT churn.create_pipeline('x', 'purchases', outcome_days => 0);
 SELECT pipeline FROM churn.alter_pipeline('t_eq', control_share => 0.5);
 SELECT control_share, outcome_days FROM churn.pipeline WHERE name = 't_eq';
+
+-- a control share per zone overrides control_share in the zones it names
+SELECT pipeline FROM churn.create_pipeline('t_zone', 'purchases', model => 'ret_all', control_share => 0.1,
+                                           control_zones => '{"red": 0.6}', start_at => '2100-01-01');
+SELECT status FROM churn.refresh('t_zone');
+SELECT zone, round(avg((arm = 'control')::int), 1) AS control_share,
+       bool_and(arm = churn.alert_arm(pipeline_id, customer_id, 0.6)) AS reproducible
+FROM churn.alert WHERE pipeline = 't_zone' GROUP BY zone;
+SELECT pipeline FROM churn.alter_pipeline('t_zone', control_zones => '{}');
+SELECT control_share, control_zones FROM churn.pipeline WHERE name = 't_zone';
+SELECT churn.create_pipeline('x', 'purchases', control_zones => '{"green": 0.1}');
+SELECT churn.create_pipeline('x', 'purchases', control_zones => '{"red": 1}');
+SELECT churn.create_pipeline('x', 'purchases', control_zones => '{"red": "a lot"}');
+SELECT churn.create_pipeline('x', 'purchases', control_zones => '[0.1]');
+SELECT churn.drop_pipeline('t_zone');
 
 SELECT churn.drop_pipeline(p) FROM unnest(ARRAY['t_ret', 't_plan']) p;
 DELETE FROM churn.model WHERE name = 'ret_all';
