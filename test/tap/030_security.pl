@@ -205,7 +205,13 @@ is($slow, 'timed_out', "the stubborn refresh was ended and recorded as timed_out
 cmp_ok($took, '<', 20, 'well before its 40-second loop ended');
 is($node->safe_psql($db, q{SELECT consecutive_failures FROM churn.pipeline WHERE name = 'alice_slow'}),
 	'1', 'it counts as a failure');
-sleep 3;
+# bob's runs after alice's timeout: wait (up to 30 s) for three of them
+for (my $i = 0; $i < 120; $i++)
+{
+	last if $node->safe_psql($db, q{SELECT count(*) FROM churn.pipeline_run r JOIN churn.pipeline p USING (pipeline_id)
+	                                WHERE p.name = 'bob_fast' AND r.status = 'succeeded'}) >= 3;
+	usleep(250_000);
+}
 my $gap = $node->safe_psql($db, q{
 	SELECT coalesce(extract(epoch FROM max(gap)), 999)::int FROM (
 		SELECT started_at - lag(finished_at) OVER (ORDER BY run_id) AS gap
