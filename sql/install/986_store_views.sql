@@ -3,27 +3,37 @@
 --
 -- Each view keeps the check it had (churn.pipeline_visible: the pipeline's
 -- owner and churn_reader see every row) and also shows the rows whose
--- (pipeline, store) is in churn.store_access.  The IN (subquery) is
--- evaluated once per query (a hashed subplan), and only for roles the
+-- (pipeline, store) is in churn.store_access.  The pipeline check is made
+-- once per pipeline (churn.pipeline_scope, which OFFSET 0 keeps from being
+-- flattened into the row-level condition), and the store check, an
+-- IN (subquery) hashed once per query, only for rows of pipelines the
 -- first check refuses.  open_alerts and overdue_alerts were readable by
 -- churn_reader without a check; they now check too (alerts raised by hand
 -- without a pipeline: churn_reader only) and are security_barrier views.
+
+-- Internal: every pipeline with whether the current role sees it whole.
+CREATE VIEW churn.pipeline_scope AS
+SELECT q.pipeline_id, q.name, q.owner, q.as_of, churn.pipeline_visible(q.owner) AS whole
+FROM churn.pipeline q
+OFFSET 0;
+COMMENT ON VIEW churn.pipeline_scope IS
+    'store access internal: every pipeline, whole = may the current role see all its rows (owner or churn_reader); OFFSET 0 makes the check once per pipeline in the views that join it';
 
 CREATE OR REPLACE VIEW churn.current_warnings WITH (security_barrier) AS
 SELECT p.name AS pipeline, w.customer_id, p.as_of, w.p_churn, w.zone, w.level, w.code, w.value_segment,
        w.lead_days, w.p_alive, w.expected_purchases, w.predicted_value, w.annual_value, w.drivers,
        w.previous_code, w.changed_at, (w.features).last_purchase, (w.features).recency_days, w.features,
        w.lifecycle, w.engagement, w.store, w.reason
-FROM churn.pipeline_warning w JOIN churn.pipeline p ON p.pipeline_id = w.pipeline_id
-WHERE churn.pipeline_visible(p.owner)
+FROM churn.pipeline_warning w JOIN churn.pipeline_scope p ON p.pipeline_id = w.pipeline_id
+WHERE p.whole
    OR (w.pipeline_id, w.store) IN (SELECT s.pipeline_id, s.store FROM churn.store_access s);
 
 -- A tier change is of the store of the customer's current warning.
 CREATE OR REPLACE VIEW churn.tier_changes WITH (security_barrier) AS
 SELECT p.name AS pipeline, tc.customer_id, tc.at, tc.as_of, tc.from_code, tc.to_code, tc.p_churn,
        tc.run_id
-FROM churn.pipeline_tier_change tc JOIN churn.pipeline p ON p.pipeline_id = tc.pipeline_id
-WHERE churn.pipeline_visible(p.owner)
+FROM churn.pipeline_tier_change tc JOIN churn.pipeline_scope p ON p.pipeline_id = tc.pipeline_id
+WHERE p.whole
    OR (tc.pipeline_id, (SELECT w.store FROM churn.pipeline_warning w
                         WHERE w.pipeline_id = tc.pipeline_id AND w.customer_id = tc.customer_id))
       IN (SELECT s.pipeline_id, s.store FROM churn.store_access s);
@@ -39,9 +49,9 @@ SELECT a.alert_id::bigint AS alert_id, a.pipeline::text AS pipeline, a.customer_
        a.contacted_at::timestamptz AS contacted_at,
        (CASE WHEN a.status = 'open' THEN extract(epoch FROM a.due_at - now()) / 3600 END)::float8 AS hours_left,
        (a.status = 'open' AND a.due_at < now())::boolean AS overdue
-FROM churn.alert a LEFT JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
+FROM churn.alert a LEFT JOIN churn.pipeline_scope p ON p.pipeline_id = a.pipeline_id
 WHERE a.status IN ('open', 'contacted') AND a.arm = 'treatment'
-  AND (churn.pipeline_visible(p.owner)
+  AND (coalesce(p.whole, pg_catalog.pg_has_role('churn_reader', 'USAGE'))
        OR (a.pipeline_id, a.store) IN (SELECT s.pipeline_id, s.store FROM churn.store_access s))
 ORDER BY churn.alert_urgency(a.code) DESC, a.due_at, a.alert_id;
 
@@ -53,9 +63,9 @@ SELECT a.alert_id::bigint AS alert_id, a.pipeline::text AS pipeline, a.customer_
        a.assigned_to::text AS assigned_to, a.escalations::int AS escalations,
        a.opened_at::timestamptz AS opened_at, a.due_at::timestamptz AS due_at,
        (extract(epoch FROM now() - a.due_at) / 3600)::float8 AS hours_overdue
-FROM churn.alert a LEFT JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
+FROM churn.alert a LEFT JOIN churn.pipeline_scope p ON p.pipeline_id = a.pipeline_id
 WHERE a.status = 'open' AND a.due_at < now() AND a.arm = 'treatment'
-  AND (churn.pipeline_visible(p.owner)
+  AND (coalesce(p.whole, pg_catalog.pg_has_role('churn_reader', 'USAGE'))
        OR (a.pipeline_id, a.store) IN (SELECT s.pipeline_id, s.store FROM churn.store_access s))
 ORDER BY churn.alert_urgency(a.code) DESC, a.due_at, a.alert_id;
 
@@ -66,8 +76,8 @@ WITH s AS (
            count(*) FILTER (WHERE a.status IN ('retained', 'churned')) AS closed,
            count(*) FILTER (WHERE a.status = 'retained') AS retained,
            sum(a.annual_value) FILTER (WHERE a.status IN ('retained', 'churned')) AS closed_value
-    FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
-    WHERE churn.pipeline_visible(p.owner)
+    FROM churn.alert a JOIN churn.pipeline_scope p ON p.pipeline_id = a.pipeline_id
+    WHERE p.whole
        OR (a.pipeline_id, a.store) IN (SELECT sa.pipeline_id, sa.store FROM churn.store_access sa)
     GROUP BY 1, 2, 3
 )
@@ -95,8 +105,8 @@ SELECT p.name::text AS pipeline, a.store::text AS store, a.zone::text AS zone, a
        count(*) FILTER (WHERE a.status = 'dismissed')::bigint AS dismissed,
        count(*) FILTER (WHERE a.status = 'open' AND a.due_at < now())::bigint AS overdue,
        coalesce(sum(a.annual_value), 0)::float8 AS annual_value
-FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
-WHERE churn.pipeline_visible(p.owner)
+FROM churn.alert a JOIN churn.pipeline_scope p ON p.pipeline_id = a.pipeline_id
+WHERE p.whole
    OR (a.pipeline_id, a.store) IN (SELECT s.pipeline_id, s.store FROM churn.store_access s)
 GROUP BY 1, 2, 3, 4;
 
@@ -108,8 +118,8 @@ SELECT p.name::text AS pipeline, a.zone::text AS zone,
        count(*) FILTER (WHERE a.status = 'churned')::bigint AS churned,
        count(*) FILTER (WHERE a.status = 'dismissed')::bigint AS dismissed,
        count(*) FILTER (WHERE a.status IN ('open', 'contacted'))::bigint AS still_open
-FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
-WHERE (churn.pipeline_visible(p.owner)
+FROM churn.alert a JOIN churn.pipeline_scope p ON p.pipeline_id = a.pipeline_id
+WHERE (p.whole
        OR (a.pipeline_id, a.store) IN (SELECT s.pipeline_id, s.store FROM churn.store_access s))
   AND a.arm = 'treatment'
 GROUP BY 1, 2;
@@ -121,8 +131,8 @@ SELECT p.name::text AS pipeline, a.store::text AS store,
        count(*) FILTER (WHERE a.contacted_at <= a.due_at)::bigint AS contacted_in_time,
        (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.contacted_at - a.opened_at) / 3600)
            FILTER (WHERE a.contacted_at IS NOT NULL))::float8 AS median_hours_to_contact
-FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
-WHERE (churn.pipeline_visible(p.owner)
+FROM churn.alert a JOIN churn.pipeline_scope p ON p.pipeline_id = a.pipeline_id
+WHERE (p.whole
        OR (a.pipeline_id, a.store) IN (SELECT s.pipeline_id, s.store FROM churn.store_access s))
   AND a.arm = 'treatment'
 GROUP BY 1, 2;
@@ -133,8 +143,8 @@ SELECT p.name::text AS pipeline, date_trunc('month', a.opened_at)::date AS month
        count(*) FILTER (WHERE a.status = 'retained')::bigint AS retained,
        (count(*) FILTER (WHERE a.status = 'retained')::float8
         / nullif(count(*) FILTER (WHERE a.status IN ('retained', 'churned')), 0))::float8 AS retention_rate
-FROM churn.alert a JOIN churn.pipeline p ON p.pipeline_id = a.pipeline_id
-WHERE churn.pipeline_visible(p.owner)
+FROM churn.alert a JOIN churn.pipeline_scope p ON p.pipeline_id = a.pipeline_id
+WHERE p.whole
    OR (a.pipeline_id, a.store) IN (SELECT s.pipeline_id, s.store FROM churn.store_access s)
 GROUP BY 1, 2, 3;
 
