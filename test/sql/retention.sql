@@ -173,7 +173,7 @@ WHERE pipeline = 't_store' ORDER BY store;
 SELECT zone, raised = retained + churned + dismissed + still_open AS adds_up, still_open FROM churn.outcome_funnel
 WHERE pipeline IN ('t_store', 't_plan') ORDER BY pipeline, zone;
 SELECT arm, closed > 0 AS closed, round(retention_rate::numeric, 1) AS rate FROM churn.retention_effect_monthly
-WHERE pipeline = 't_eq' ORDER BY arm;
+WHERE pipeline = 't_eq' ORDER BY arm, rate;
 -- a store's daily capacity bounds the plan
 SELECT churn.playbook_set('R1', 'call', 'phone', 24);
 UPDATE churn.playbook SET cost = 1, uplift_prior = 0.2 WHERE code = 'R1' AND NOT builtin;
