@@ -285,11 +285,11 @@ prob_fit_deserialize(PG_FUNCTION_ARGS)
 	(void) ChurnAggContext(fcinfo, "prob_fit_deserialize");
 	in = PG_GETARG_BYTEA_PP(0);
 	if (VARSIZE_ANY_EXHDR(in) < sizeof(hdr))
-		elog(ERROR, "invalid serialized probabilistic model state");
+		ChurnBadSerializedState("invalid serialized probabilistic model state");
 	p = VARDATA_ANY(in);
 	memcpy(&hdr, p, sizeof(hdr));
 	if (hdr.n < 0 || VARSIZE_ANY_EXHDR(in) != sizeof(hdr) + sizeof(ProbEntry) * (Size) hdr.n)
-		elog(ERROR, "invalid serialized probabilistic model state");
+		ChurnBadSerializedState("invalid serialized probabilistic model state");
 	st = ProbStateCreate(CurrentMemoryContext);
 	p += sizeof(hdr);
 	for (i = 0; i < hdr.n; i++)

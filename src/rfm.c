@@ -149,7 +149,7 @@ rfm_cuts_deserialize(PG_FUNCTION_ARGS)
 	bins = pq_getmsgint(&buf, 4);
 	n = pq_getmsgint64(&buf);
 	if (n < 0 || n > (buf.len - buf.cursor) / 8)
-		elog(ERROR, "invalid serialized rfm_cuts state");
+		ChurnBadSerializedState("invalid serialized rfm_cuts state");
 	st = RfmNewState(aggcxt, bins, n);
 	for (int64 i = 0; i < n; i++)
 		Float8ArrayAppend(&st->values, pq_getmsgfloat8(&buf));
