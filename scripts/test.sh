@@ -58,11 +58,16 @@ run_tap() {
 	[ ${#files[@]} -gt 0 ] || return 0
 	local perl5=/usr/lib/postgresql/$CW_PGVER/lib/pgxs/src/test/perl
 	# the Citus test needs Citus in this server: build it once from the vendored source
-	local citus=0
+	local citus=0 crc=0
 	if printf '%s\n' "${files[@]}" | grep -q '050_citus'; then
-		if cw_build_citus; then citus=1; fi
+		cw_build_citus || crc=$?
+		if [ "$crc" -eq 0 ]; then citus=1; fi
 	fi
 	for f in "${files[@]}"; do
+		if [ "$crc" -eq 2 ] && [ "$(basename "$f")" = 050_citus.pl ]; then
+			fail "tap/050_citus.pl (Citus build)"
+			continue
+		fi
 		[ -f "$f" ] || f=$CW_ROOT/test/tap/$f
 		local tdir
 		tdir=$(cw_tempdir tap)
