@@ -473,14 +473,15 @@ eval_rank_deserialize(PG_FUNCTION_ARGS)
 		ChurnBadSerializedState("invalid serialized evaluation state");
 	memcpy(&w, p, sizeof(w));
 	p += sizeof(w);
-	if (w.npos < 0 || w.nneg < 0 ||
+	if (w.npos < 0 || w.nneg < 0 || w.bins < 1 || w.bins > CHURN_EVAL_MAX_BINS ||
 		len != sizeof(w) + sizeof(double) * (Size) (w.npos + w.nneg))
 		ChurnBadSerializedState("invalid serialized evaluation state");
 	st = EvalRankNew(CurrentMemoryContext, w.bins, w.npos, w.nneg);
 	Float8ArrayAppendMany(&st->pos, p, w.npos);
 	p += sizeof(double) * w.npos;
 	Float8ArrayAppendMany(&st->neg, p, w.nneg);
-	st->sorted = (w.sorted != 0);
+	/* a state may come from outside (churn.agg_state text): sort again */
+	st->sorted = false;
 	PG_RETURN_POINTER(st);
 }
 

@@ -297,6 +297,9 @@ prob_fit_deserialize(PG_FUNCTION_ARGS)
 		ProbEntry	e;
 
 		memcpy(&e, p + sizeof(ProbEntry) * (Size) i, sizeof(e));
+		/* a state may come from outside (churn.agg_state text) */
+		if (e.x < 0 || !isfinite(e.v1) || !isfinite(e.v2) || !isfinite(e.w) || e.w < 0)
+			ChurnBadSerializedState("invalid serialized probabilistic model state");
 		ProbStateAdd(st, e.x, e.v1, e.v2, e.w);
 	}
 	st->nrows = hdr.nrows;
