@@ -96,8 +96,8 @@ def main():
     ]
     modes = [
         ('default plan', 'SET max_parallel_workers_per_gather = 2; '),
-        ('forced parallel', 'BEGIN; ALTER FUNCTION churn.logit_fit_serialize(internal) COST 1; '
-                            'ALTER FUNCTION churn.logit_fit_deserialize(bytea, internal) COST 1; '
+        # 0.3.0: combining churn.agg_state partial states carries the cost
+        ('forced parallel', 'BEGIN; ALTER FUNCTION churn.logit_fit_combine(churn.agg_state, churn.agg_state) COST 1; '
                             'SET parallel_setup_cost = 0; SET max_parallel_workers_per_gather = 2; '),
     ]
     worst = 0.0

@@ -158,3 +158,51 @@ cw_bench_cluster() {
 	export PGDATABASE=churn_bench
 	cw_psql -c 'CREATE EXTENSION churn_warning'
 }
+
+# Citus for the distributed test (test/tap/050_citus.pl): the source of the
+# last release supporting PostgreSQL 15 is kept beside the repository in
+# ../shared/vendor/citus (override with CW_CITUS_SRC). Built into the server
+# CW_PGBIN belongs to, once: skipped when that server already has citus.so
+# and the control file of this version. Returns 0 when Citus is there, 1
+# (with a message) when the source is not, 2 when the build failed (its
+# log tail printed). Called in an if, where set -e is off: every step checks.
+CW_CITUS_VERSION=13.2.2
+CW_CITUS_SRC=${CW_CITUS_SRC:-$(cd "$CW_ROOT/.." && pwd)/shared/vendor/citus}
+cw_citus_installed() {
+	local libdir sharedir
+	libdir=$("$CW_PGBIN/pg_config" --pkglibdir)
+	sharedir=$("$CW_PGBIN/pg_config" --sharedir)
+	[ -f "$libdir/citus.so" ] &&
+		grep -q "default_version = '${CW_CITUS_VERSION%.*}-" "$sharedir/extension/citus.control" 2>/dev/null
+}
+cw_build_citus() {
+	if cw_citus_installed; then return 0; fi
+	local tarball=$CW_CITUS_SRC/citus-$CW_CITUS_VERSION-slim.tar.gz
+	if [ ! -f "$tarball" ]; then
+		cw_log "Citus source not found ($tarball): the Citus test is skipped"
+		return 1
+	fi
+	cw_need_packages "postgresql-server-dev-$CW_PGVER" libzstd-dev libkrb5-dev || return 2
+	local dir src p started
+	started=$(date +%s)
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/churn_warning.citus.XXXXXX") || return 2
+	cw_log "building Citus $CW_CITUS_VERSION in $dir (about 70 s on 2 idle cores)"
+	tar -xzf "$tarball" -C "$dir" || return 2
+	src=$(find "$dir" -maxdepth 2 -name configure -printf '%h\n' | head -n1)
+	for p in "$CW_CITUS_SRC"/*.patch; do
+		if [ -f "$p" ]; then patch -s -d "$src" -p1 <"$p" || return 2; fi
+	done
+	if ! (cd "$src" && ./configure -q --without-libcurl --without-lz4 PG_CONFIG="$CW_PGBIN/pg_config" \
+		>"$dir/configure.log" 2>&1 && make -s -j"$(nproc)" >"$dir/make.log" 2>&1); then
+		tail -n 40 "$dir"/*.log >&2
+		cw_log "Citus build failed (logs in $dir)"
+		return 2
+	fi
+	if [ -w "$("$CW_PGBIN/pg_config" --pkglibdir)" ]; then
+		make -s -C "$src" install >/dev/null || return 2
+	else
+		cw_sudo make -s -C "$src" install >/dev/null || return 2
+	fi
+	rm -rf "$dir"
+	cw_log "Citus $CW_CITUS_VERSION built and installed in $(($(date +%s) - started)) s"
+}

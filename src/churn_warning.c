@@ -6,6 +6,7 @@
  *-------------------------------------------------------------------------
  */
 #include "churn_warning.h"
+#include "days.h"
 #include "mlmodels.h"
 #include "worker.h"
 
@@ -25,6 +26,7 @@ void
 _PG_init(void)
 {
 	XgbFitInit();
+	ChurnDaysInit();
 	ChurnWorkerInit();
 }
 

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * days.c
- *	  Calendar days: timestamp to day in the session TimeZone, parsing and
+ *	  Calendar days: timestamp to day in the session TimeZone (or in
+ *	  churn_warning.day_time_zone), parsing and
  *	  printing days independent of DateStyle.
  *
  * Converting a timestamptz to a local date costs a time zone lookup.  A
@@ -19,6 +20,7 @@
 #include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 
 #define DAY_CACHE_SLOTS 4096
 
@@ -32,26 +34,95 @@ typedef struct DayCacheSlot
 static DayCacheSlot day_cache[DAY_CACHE_SLOTS];
 static pg_tz *day_cache_tz = NULL;
 
-/* Uncached conversion through the server's own functions. */
+/* Uncached conversion: the calendar day of ts in zone tz (timestamptz_date's arithmetic). */
 static DateADT
-TimestampToDaySlow(TimestampTz ts)
+TimestampToDaySlow(TimestampTz ts, pg_tz *tz)
 {
-	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts)));
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+
+	if (timestamp2tm(ts, &tzoff, &tm, &fsec, NULL, tz) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
 }
 
-/* Local midnight at the start of day, or false if it is out of range. */
+/* Midnight in zone tz at the start of day, or false if it is out of range. */
 static bool
-DayStart(DateADT day, TimestampTz *result)
+DayStart(DateADT day, pg_tz *tz, TimestampTz *result)
 {
-	int			overflow = 0;
+	struct pg_tm tm;
+	int			offset;
 
 	if (DATE_NOT_FINITE(day) || !IS_VALID_DATE(day))
 		return false;
-	*result = date2timestamptz_opt_overflow(day, &overflow);
-	return overflow == 0 && !TIMESTAMP_NOT_FINITE(*result);
+	j2date(day + POSTGRES_EPOCH_JDATE, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+	tm.tm_hour = 0;
+	tm.tm_min = 0;
+	tm.tm_sec = 0;
+	offset = DetermineTimeZoneOffset(&tm, tz);
+	*result = (TimestampTz) day * USECS_PER_DAY + (TimestampTz) offset * USECS_PER_SEC;
+	return IS_VALID_TIMESTAMP(*result);
 }
 
-/* The calendar day of a purchase timestamp in the session TimeZone. */
+/*
+ * churn_warning.day_time_zone: when set, purchase and event days are
+ * computed in this zone instead of the session TimeZone (so that they are
+ * the same on every node of a Citus cluster).
+ */
+static char *day_time_zone_setting = NULL;
+static pg_tz *day_time_zone = NULL;
+
+/* GUC check hook: empty, or a time zone the server knows. */
+static bool
+DayTimeZoneCheck(char **newval, void **extra, GucSource source)
+{
+	pg_tz	   *tz;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		*extra = NULL;
+		return true;
+	}
+	tz = pg_tzset(*newval);
+	if (tz == NULL || !pg_tz_acceptable(tz))
+	{
+		GUC_check_errdetail("\"%s\" is not a time zone the server accepts.", *newval);
+		return false;
+	}
+	*extra = malloc(sizeof(pg_tz *));
+	if (*extra == NULL)
+		return false;
+	*(pg_tz **) *extra = tz;
+	return true;
+}
+
+/* GUC assign hook: the zone checked by DayTimeZoneCheck, or none. */
+static void
+DayTimeZoneAssign(const char *newval, void *extra)
+{
+	day_time_zone = extra != NULL ? *(pg_tz **) extra : NULL;
+}
+
+/* Define churn_warning.day_time_zone (called from _PG_init). */
+void
+ChurnDaysInit(void)
+{
+	DefineCustomStringVariable("churn_warning.day_time_zone",
+							   "Time zone of the calendar day of a timestamptz purchase or event; empty: the session TimeZone.",
+							   "Set it in postgresql.conf of every node of a Citus cluster: a session's TimeZone does not reach the workers.",
+							   &day_time_zone_setting,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   DayTimeZoneCheck,
+							   DayTimeZoneAssign,
+							   NULL);
+}
+
+/* The calendar day of a purchase timestamp: in churn_warning.day_time_zone, else the session TimeZone. */
 DateADT
 ChurnTimestampToDay(TimestampTz ts)
 {
@@ -60,6 +131,7 @@ ChurnTimestampToDay(TimestampTz ts)
 	DateADT		day;
 	TimestampTz lo,
 				hi;
+	pg_tz	   *tz;
 
 	if (TIMESTAMP_NOT_FINITE(ts))
 		ereport(ERROR,
@@ -67,10 +139,11 @@ ChurnTimestampToDay(TimestampTz ts)
 				 errmsg("timestamp must be finite"),
 				 errdetail("The value was %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
 
-	if (day_cache_tz != session_timezone)
+	tz = day_time_zone != NULL ? day_time_zone : session_timezone;
+	if (day_cache_tz != tz)
 	{
 		memset(day_cache, 0, sizeof(day_cache));
-		day_cache_tz = session_timezone;
+		day_cache_tz = tz;
 	}
 	/* slots of 2^36 us (about 19 hours) of UTC time */
 	slot = ((uint64) ts >> 36) % DAY_CACHE_SLOTS;
@@ -78,10 +151,10 @@ ChurnTimestampToDay(TimestampTz ts)
 	if (c->lo < c->hi && c->lo <= ts && ts < c->hi)
 		return c->day;
 
-	day = TimestampToDaySlow(ts);
-	if (day < DATEVAL_NOEND - 1 && DayStart(day, &lo) && DayStart(day + 1, &hi) &&
+	day = TimestampToDaySlow(ts, tz);
+	if (day < DATEVAL_NOEND - 1 && DayStart(day, tz, &lo) && DayStart(day + 1, tz, &hi) &&
 		lo <= ts && ts < hi &&
-		TimestampToDaySlow(lo) == day && TimestampToDaySlow(hi - 1) == day)
+		TimestampToDaySlow(lo, tz) == day && TimestampToDaySlow(hi - 1, tz) == day)
 	{
 		c->lo = lo;
 		c->hi = hi;

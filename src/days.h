@@ -16,6 +16,7 @@
 
 /* Convert a purchase timestamp to its calendar day in the session TimeZone. */
 extern DateADT ChurnTimestampToDay(TimestampTz ts);
+extern void ChurnDaysInit(void);
 extern DateADT ChurnCheckDay(DateADT day, const char *what);
 extern int	ChurnFormatDay(char *buf, DateADT day);
 extern DateADT ChurnParseDay(const char *str);

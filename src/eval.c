@@ -470,17 +470,18 @@ eval_rank_deserialize(PG_FUNCTION_ARGS)
 
 	(void) ChurnAggContext(fcinfo, "eval_rank_deserialize");
 	if (len < sizeof(w))
-		elog(ERROR, "invalid serialized evaluation state");
+		ChurnBadSerializedState("invalid serialized evaluation state");
 	memcpy(&w, p, sizeof(w));
 	p += sizeof(w);
-	if (w.npos < 0 || w.nneg < 0 ||
+	if (w.npos < 0 || w.nneg < 0 || w.bins < 1 || w.bins > CHURN_EVAL_MAX_BINS ||
 		len != sizeof(w) + sizeof(double) * (Size) (w.npos + w.nneg))
-		elog(ERROR, "invalid serialized evaluation state");
+		ChurnBadSerializedState("invalid serialized evaluation state");
 	st = EvalRankNew(CurrentMemoryContext, w.bins, w.npos, w.nneg);
 	Float8ArrayAppendMany(&st->pos, p, w.npos);
 	p += sizeof(double) * w.npos;
 	Float8ArrayAppendMany(&st->neg, p, w.nneg);
-	st->sorted = (w.sorted != 0);
+	/* a state may come from outside (churn.agg_state text): sort again */
+	st->sorted = false;
 	PG_RETURN_POINTER(st);
 }
 
@@ -710,7 +711,7 @@ eval_mean_deserialize(PG_FUNCTION_ARGS)
 
 	(void) ChurnAggContext(fcinfo, "eval_mean_deserialize");
 	if (VARSIZE_ANY_EXHDR(in) != sizeof(EvalMeanState))
-		elog(ERROR, "invalid serialized evaluation state");
+		ChurnBadSerializedState("invalid serialized evaluation state");
 	st = palloc(sizeof(EvalMeanState));
 	memcpy(st, VARDATA_ANY(in), sizeof(EvalMeanState));
 	PG_RETURN_POINTER(st);
@@ -867,10 +868,10 @@ eval_calib_deserialize(PG_FUNCTION_ARGS)
 
 	(void) ChurnAggContext(fcinfo, "eval_calib_deserialize");
 	if (len < offsetof(EvalCalibState, bin))
-		elog(ERROR, "invalid serialized evaluation state");
+		ChurnBadSerializedState("invalid serialized evaluation state");
 	memcpy(&bins, VARDATA_ANY(in), sizeof(int32));
 	if (bins < 1 || bins > CHURN_EVAL_MAX_BINS || len != EvalCalibSize(bins))
-		elog(ERROR, "invalid serialized evaluation state");
+		ChurnBadSerializedState("invalid serialized evaluation state");
 	st = palloc(len);
 	memcpy(st, VARDATA_ANY(in), len);
 	PG_RETURN_POINTER(st);

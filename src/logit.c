@@ -374,13 +374,13 @@ logit_fit_deserialize(PG_FUNCTION_ARGS)
 
 	aggcxt = ChurnAggContext(fcinfo, "logit_fit_deserialize");
 	if (len < sizeof(LogitSerialHeader))
-		elog(ERROR, "logit_fit: truncated serialized state");
+		ChurnBadSerializedState("logit_fit: truncated serialized state");
 	memcpy(&h, payload, sizeof(h));
 	if (h.magic != LOGIT_SERIAL_MAGIC || h.n < 0 || h.p < -1 || h.p > LOGIT_MAX_FEATURES)
-		elog(ERROR, "logit_fit: corrupt serialized state");
+		ChurnBadSerializedState("logit_fit: corrupt serialized state");
 	bitbytes = (Size) ((h.n + 7) / 8);
 	if (len != sizeof(h) + MAXALIGN(bitbytes) + (Size) h.n * Max(h.p, 0) * sizeof(double))
-		elog(ERROR, "logit_fit: serialized state has the wrong size");
+		ChurnBadSerializedState("logit_fit: serialized state has the wrong size");
 
 	st = LogitStateCreate(aggcxt, h.has_l2 != 0, h.l2);
 	if (h.p >= 0)

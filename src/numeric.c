@@ -239,6 +239,9 @@ ChurnAggContextIfAny(FunctionCallInfo fcinfo)
 {
 	MemoryContext aggcxt;
 
+	/* src/aggstate.c calls (de)serializers with the target context here */
+	if (fcinfo->context != NULL && MemoryContextIsValid((MemoryContext) fcinfo->context))
+		return (MemoryContext) fcinfo->context;
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		return NULL;
 	return aggcxt;
@@ -255,6 +258,19 @@ ChurnAggContext(FunctionCallInfo fcinfo, const char *fname)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s called in non-aggregate context", fname)));
 	return aggcxt;
+}
+
+/*
+ * Refuse a serialized aggregate state that does not parse: since 0.3.0 it
+ * can come from outside (the text form of churn.agg_state, src/aggstate.c).
+ */
+void
+ChurnBadSerializedState(const char *msg)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("%s", msg)));
+	pg_unreachable();
 }
 
 /* The state in argument 0 as it is, NULL included. */

@@ -89,6 +89,8 @@ extern MemoryContext ChurnAggContext(FunctionCallInfo fcinfo, const char *fname)
  * transition functions that are also plain functions of a SQL type).
  */
 extern MemoryContext ChurnAggContextIfAny(FunctionCallInfo fcinfo);
+/* Refuse a serialized aggregate state that does not parse (22P03). */
+extern void ChurnBadSerializedState(const char *msg) pg_attribute_noreturn();
 
 /*
  * Return the state in argument 0 unchanged (SQL NULL when it is NULL): a

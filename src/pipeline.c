@@ -236,13 +236,21 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
-/* The SQL expression of the local purchase day (or timestamp) of the source. */
+/*
+ * The SQL expression of the purchase (or event) day of the source: a
+ * timestamptz is converted in the pipeline's time zone by name, so that
+ * the day is the same wherever the expression runs (on a Citus worker the
+ * coordinator's TimeZone setting is not in effect).
+ */
 static char *
-SourceDayExpression(const char *ts_col, const char *ts_kind)
+SourceDayExpression(const char *ts_col, const char *ts_kind, const char *time_zone)
 {
 	if (strcmp(ts_kind, "timestamp") == 0)
 		return psprintf("(%s)::pg_catalog.date", quote_identifier(ts_col));
-	if (strcmp(ts_kind, "date") == 0 || strcmp(ts_kind, "timestamptz") == 0)
+	if (strcmp(ts_kind, "timestamptz") == 0)
+		return psprintf("(pg_catalog.timezone(%s, %s))::pg_catalog.date",
+						quote_literal_cstr(time_zone), quote_identifier(ts_col));
+	if (strcmp(ts_kind, "date") == 0)
 		return pstrdup(quote_identifier(ts_col));
 	elog(ERROR, "unknown timestamp kind \"%s\"", ts_kind);
 	return NULL;				/* keep the compiler quiet */
@@ -406,7 +414,7 @@ pipeline_read(PG_FUNCTION_ARGS)
 	/* the purchase rows per store of each customer, for the store of most of them */
 	spec.query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8), %s "
 						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
-						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind),
+						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind, spec.time_zone),
 						  quote_identifier(amount_col),
 						  store_col == NULL ? "NULL::pg_catalog.jsonb" :
 						  psprintf("churn.store_counts(pg_catalog.array_agg((%s)::pg_catalog.text))",
@@ -473,10 +481,10 @@ pipeline_read_events(PG_FUNCTION_ARGS)
 						  "THEN (e.d)::pg_catalog.timestamptz END, e.k, e.r), "
 						  "pg_catalog.count(*) FILTER (WHERE e.k IS NULL) "
 						  "FROM (SELECT s.c, s.d, churn.pipeline_event_check(s.d, s.k, s.r) AS k, s.r "
-						  "FROM (SELECT (%s)::pg_catalog.text AS c, (%s)::pg_catalog.date AS d, "
+						  "FROM (SELECT (%s)::pg_catalog.text AS c, %s AS d, "
 						  "(%s)::pg_catalog.text AS k, (%s)::pg_catalog.float8 AS r "
 						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL) s) e GROUP BY 1",
-						  quote_identifier(customer_col), quote_identifier(ts_col),
+						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind, spec.time_zone),
 						  quote_identifier(kind_col), quote_identifier(rating_col),
 						  PipelineReadRelation(spec.relid),
 						  quote_identifier(customer_col), quote_identifier(ts_col));

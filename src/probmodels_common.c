@@ -285,11 +285,11 @@ prob_fit_deserialize(PG_FUNCTION_ARGS)
 	(void) ChurnAggContext(fcinfo, "prob_fit_deserialize");
 	in = PG_GETARG_BYTEA_PP(0);
 	if (VARSIZE_ANY_EXHDR(in) < sizeof(hdr))
-		elog(ERROR, "invalid serialized probabilistic model state");
+		ChurnBadSerializedState("invalid serialized probabilistic model state");
 	p = VARDATA_ANY(in);
 	memcpy(&hdr, p, sizeof(hdr));
 	if (hdr.n < 0 || VARSIZE_ANY_EXHDR(in) != sizeof(hdr) + sizeof(ProbEntry) * (Size) hdr.n)
-		elog(ERROR, "invalid serialized probabilistic model state");
+		ChurnBadSerializedState("invalid serialized probabilistic model state");
 	st = ProbStateCreate(CurrentMemoryContext);
 	p += sizeof(hdr);
 	for (i = 0; i < hdr.n; i++)
@@ -297,6 +297,9 @@ prob_fit_deserialize(PG_FUNCTION_ARGS)
 		ProbEntry	e;
 
 		memcpy(&e, p + sizeof(ProbEntry) * (Size) i, sizeof(e));
+		/* a state may come from outside (churn.agg_state text) */
+		if (e.x < 0 || !isfinite(e.v1) || !isfinite(e.v2) || !isfinite(e.w) || e.w < 0)
+			ChurnBadSerializedState("invalid serialized probabilistic model state");
 		ProbStateAdd(st, e.x, e.v1, e.v2, e.w);
 	}
 	st->nrows = hdr.nrows;

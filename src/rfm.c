@@ -148,8 +148,8 @@ rfm_cuts_deserialize(PG_FUNCTION_ARGS)
 	buf.cursor = 0;
 	bins = pq_getmsgint(&buf, 4);
 	n = pq_getmsgint64(&buf);
-	if (n < 0 || n > (buf.len - buf.cursor) / 8)
-		elog(ERROR, "invalid serialized rfm_cuts state");
+	if (n < 0 || n > (buf.len - buf.cursor) / 8 || bins < 2 || bins > RFM_MAX_BINS)
+		ChurnBadSerializedState("invalid serialized rfm_cuts state");
 	st = RfmNewState(aggcxt, bins, n);
 	for (int64 i = 0; i < n; i++)
 		Float8ArrayAppend(&st->values, pq_getmsgfloat8(&buf));

@@ -46,9 +46,7 @@ BEGIN
     END IF;
     p.event_ts_kind := churn.pipeline_check_events(p.events, p.event_customer_col, p.event_ts_col, p.event_kind_col,
                                                    p.event_rating_col, p.owner);
-    p.event_capture := CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = p.events) = 'r'
-                                 AND has_table_privilege(p.owner, p.events, 'TRIGGER')
-                            THEN 'trigger' ELSE 'full' END;
+    p.event_capture := churn.pipeline_capture_mode(p.events, p.owner);  -- part 973
     RETURN p;
 END
 $$;
@@ -155,9 +153,7 @@ BEGIN
     p := churn.pipeline_apply_retention_args(p, args);
     PERFORM churn.pipeline_check_model(p.model);
     PERFORM churn.warning_tier(0.5, 0, p.policy);     -- an unknown policy fails here
-    p.capture := CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = p.source) = 'r'
-                           AND has_table_privilege(p.owner, p.source, 'TRIGGER')
-                      THEN 'trigger' ELSE 'full' END;
+    p.capture := churn.pipeline_capture_mode(p.source, p.owner);  -- part 973
     IF (p.pipeline_id IS NULL OR args ? 'owner')
        AND (SELECT count(*) FROM churn.pipeline q
             WHERE q.owner = p.owner AND q.pipeline_id IS DISTINCT FROM p.pipeline_id) >= lim.max_pipelines_per_role THEN

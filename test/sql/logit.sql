@@ -24,10 +24,11 @@ FROM fit f, logit_ref r WHERE r.what IN ('coef', 'std_err') GROUP BY r.what ORDE
 SELECT pg_temp.reldiff(f.loglik, r.value) < 1e-9 AS loglik_ok, f.n = rn.value AS n_ok
 FROM fit f, logit_ref r, logit_ref rn WHERE r.what = 'loglik' AND rn.what = 'n';
 
--- the same fit in parallel (partial states serialized, combined in the
--- leader); the serialization costs keep small inputs serial, so lower them here
-ALTER FUNCTION churn.logit_fit_serialize(internal) COST 1;
-ALTER FUNCTION churn.logit_fit_deserialize(bytea, internal) COST 1;
+-- the same fit in parallel (partial states passed on, combined in the
+-- leader); the cost of combining (0.3.0: of churn.logit_fit_combine on
+-- churn.agg_state, before on the serializers) keeps small inputs serial,
+-- so lower it here
+ALTER FUNCTION churn.logit_fit_combine(churn.agg_state, churn.agg_state) COST 1;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
@@ -47,8 +48,7 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
-ALTER FUNCTION churn.logit_fit_serialize(internal) COST 2000000;
-ALTER FUNCTION churn.logit_fit_deserialize(bytea, internal) COST 2000000;
+ALTER FUNCTION churn.logit_fit_combine(churn.agg_state, churn.agg_state) COST 4000000;
 -- by default a small table is fitted without parallel workers
 EXPLAIN (COSTS OFF) SELECT churn.logit_fit(churned, ARRAY[x1, x2, x3, x4, x5]) FROM logit_par;
 DROP TABLE logit_par;
