@@ -35,6 +35,7 @@
 PG_FUNCTION_INFO_V1(pipeline_dispatch);
 PG_FUNCTION_INFO_V1(pipeline_read);
 PG_FUNCTION_INFO_V1(pipeline_read_events);
+PG_FUNCTION_INFO_V1(pipeline_read_purchases);
 
 #define READ_BATCH_ROWS 1000
 
@@ -157,7 +158,7 @@ ChurnCallInternal(FunctionCallInfo fcinfo, const char *internal)
 Datum
 pipeline_dispatch(PG_FUNCTION_ARGS)
 {
-	static const char *const ops[] = {"create", "alter", "pause", "resume", "drop", "refresh"};
+	static const char *const ops[] = {"create", "alter", "pause", "resume", "drop", "refresh", "reject_limit"};
 	char	   *op;
 	text	   *name;
 	Oid			caller = GetUserId();
@@ -358,61 +359,125 @@ PipelineReadLookUp(int32 pipeline_id, const char *columns)
 				 errmsg("pipeline %d does not exist", pipeline_id)));
 }
 
-/*
- * Read a pipeline's whole source as one history per customer, with the
- * owner's rights.  The first row carries only the snapshot the source was
- * read with (customer_id NULL), so that purchases captured by the trigger
- * and already visible to it are not counted twice.
- */
-Datum
-pipeline_read(PG_FUNCTION_ARGS)
+/* The source columns of a pipeline, as its row names them. */
+typedef struct PipelineSourceColumns
 {
-	PipelineReadSpec spec;
+	char	   *customer;
+	char	   *ts;
+	char	   *amount;
+	char	   *ts_kind;
+	char	   *store;			/* NULL: no store column */
+} PipelineSourceColumns;
+
+/*
+ * Look up a pipeline's source and check it before any read; fills spec
+ * (but its query) and cols.  Needs SPI.
+ */
+static void
+PipelineSourceSetUp(int32 pipeline_id, PipelineReadSpec *spec, PipelineSourceColumns *cols)
+{
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
-	char	   *customer_col;
-	char	   *ts_col;
-	char	   *amount_col;
-	char	   *ts_kind;
-	char	   *store_col;
 
-	ChurnMaterializeSRF(fcinfo);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PipelineReadLookUp(PG_GETARG_INT32(0),
+	PipelineReadLookUp(pipeline_id,
 					   "name, owner::pg_catalog.oid, source::pg_catalog.oid, customer_col::pg_catalog.text, "
 					   "ts_col::pg_catalog.text, amount_col::pg_catalog.text, ts_kind, time_zone, "
 					   "store_col::pg_catalog.text");
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	spec.name = SPI_getvalue(tup, desc, 1);
-	spec.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-	spec.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
-	spec.what = "source";
-	spec.hint = "Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).";
-	customer_col = SPI_getvalue(tup, desc, 4);
-	ts_col = SPI_getvalue(tup, desc, 5);
-	amount_col = SPI_getvalue(tup, desc, 6);
-	ts_kind = SPI_getvalue(tup, desc, 7);
-	spec.time_zone = SPI_getvalue(tup, desc, 8);
-	store_col = SPI_getvalue(tup, desc, 9);
+	spec->name = SPI_getvalue(tup, desc, 1);
+	spec->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	spec->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	spec->what = "source";
+	spec->hint = "Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).";
+	cols->customer = SPI_getvalue(tup, desc, 4);
+	cols->ts = SPI_getvalue(tup, desc, 5);
+	cols->amount = SPI_getvalue(tup, desc, 6);
+	cols->ts_kind = SPI_getvalue(tup, desc, 7);
+	spec->time_zone = SPI_getvalue(tup, desc, 8);
+	cols->store = SPI_getvalue(tup, desc, 9);
 
-	PipelineReadCheck(&spec);
+	PipelineReadCheck(spec);
 	/* a column retyped since the pipeline was set up fails here, before any read */
-	(void) PipelineCheckColumns(spec.relid, customer_col, ts_col, amount_col, ts_kind);
-	if (store_col != NULL)
-		PipelineCheckStoreColumn(spec.relid, store_col);
+	(void) PipelineCheckColumns(spec->relid, cols->customer, cols->ts, cols->amount, cols->ts_kind);
+	if (cols->store != NULL)
+		PipelineCheckStoreColumn(spec->relid, cols->store);
+}
+
+/* The store count of each customer's purchase rows (those the filter keeps), or NULL jsonb. */
+static char *
+PipelineStoreCounts(const char *store_col, const char *filter)
+{
+	if (store_col == NULL)
+		return pstrdup("NULL::pg_catalog.jsonb");
+	return psprintf("churn.store_counts(pg_catalog.array_agg((%s)::pg_catalog.text)%s)",
+					quote_identifier(store_col), filter);
+}
+
+/*
+ * Read a pipeline's whole source as one history per customer, with the
+ * owner's rights (0.2.0, used by the 0.2.0 refresh; 0.3.0 reads with
+ * pipeline_read_purchases).  The first row carries only the snapshot the
+ * source was read with (customer_id NULL), so that purchases captured by
+ * the trigger and already visible to it are not counted twice.
+ */
+Datum
+pipeline_read(PG_FUNCTION_ARGS)
+{
+	PipelineReadSpec spec;
+	PipelineSourceColumns cols;
+
+	ChurnMaterializeSRF(fcinfo);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PipelineSourceSetUp(PG_GETARG_INT32(0), &spec, &cols);
 	/* the purchase rows per store of each customer, for the store of most of them */
 	spec.query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8), %s "
 						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
-						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind),
-						  quote_identifier(amount_col),
-						  store_col == NULL ? "NULL::pg_catalog.jsonb" :
-						  psprintf("churn.store_counts(pg_catalog.array_agg((%s)::pg_catalog.text))",
-								   quote_identifier(store_col)),
+						  quote_identifier(cols.customer), SourceDayExpression(cols.ts, cols.ts_kind),
+						  quote_identifier(cols.amount), PipelineStoreCounts(cols.store, ""),
 						  PipelineReadRelation(spec.relid),
-						  quote_identifier(customer_col), quote_identifier(ts_col));
+						  quote_identifier(cols.customer), quote_identifier(cols.ts));
+	PipelineReadRun(fcinfo, &spec);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * Read a pipeline's whole source with the owner's rights, splitting in the
+ * same pass the rows it keeps from those it rejects
+ * (churn.pipeline_purchase_reject): per customer the history and store
+ * count of the kept rows, their number, and the rejected rows (day,
+ * amount, reason); rows without a customer form one group of rejects with
+ * customer_id NULL.  The first row carries only the snapshot, as in
+ * pipeline_read.
+ */
+Datum
+pipeline_read_purchases(PG_FUNCTION_ARGS)
+{
+	PipelineReadSpec spec;
+	PipelineSourceColumns cols;
+	const char *keep = " FILTER (WHERE s.w IS NULL)";
+
+	ChurnMaterializeSRF(fcinfo);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PipelineSourceSetUp(PG_GETARG_INT32(0), &spec, &cols);
+	/* the day of a rejected row is only computed for rejected rows */
+	spec.query = psprintf("SELECT s.c, churn.history_agg(s.d, s.a)%s, %s, pg_catalog.count(*)%s, "
+						  "pg_catalog.array_agg(ROW((s.t)::pg_catalog.date, s.a, NULL, NULL, s.w)"
+						  "::churn.pipeline_reject_row) FILTER (WHERE s.w IS NOT NULL) "
+						  "FROM (SELECT (%s)::pg_catalog.text AS c, %s AS d, %s AS t, "
+						  "(%s)::pg_catalog.float8 AS a, %s%s, "
+						  "churn.pipeline_purchase_reject((%s)::pg_catalog.text, %s, (%s)::pg_catalog.float8) AS w "
+						  "FROM %s) s GROUP BY 1",
+						  keep, PipelineStoreCounts(cols.store == NULL ? NULL : "st", keep), keep,
+						  quote_identifier(cols.customer), SourceDayExpression(cols.ts, cols.ts_kind),
+						  quote_identifier(cols.ts), quote_identifier(cols.amount),
+						  cols.store == NULL ? "NULL" : quote_identifier(cols.store), " AS st",
+						  quote_identifier(cols.customer), SourceDayExpression(cols.ts, cols.ts_kind),
+						  quote_identifier(cols.amount), PipelineReadRelation(spec.relid));
 	PipelineReadRun(fcinfo, &spec);
 	SPI_finish();
 	return (Datum) 0;
@@ -420,10 +485,12 @@ pipeline_read(PG_FUNCTION_ARGS)
 
 /*
  * Read a pipeline's whole events relation as one churn.engagement per
- * customer, with the owner's rights, and count per customer the rows it
- * skips (churn.pipeline_event_check); rows without customer or time are
- * not events and are not counted.  The first row carries only the
- * snapshot, as in pipeline_read.
+ * customer, with the owner's rights, splitting in the same pass the rows
+ * it keeps from those it rejects (churn.pipeline_event_reject): per
+ * customer the engagement of the kept rows, their number, and the
+ * rejected rows (day, kind, rating, reason); rows without a customer form
+ * one group of rejects with customer_id NULL.  The first row carries only
+ * the snapshot, as in pipeline_read.
  */
 Datum
 pipeline_read_events(PG_FUNCTION_ARGS)
@@ -469,17 +536,16 @@ pipeline_read_events(PG_FUNCTION_ARGS)
 	PipelineReadCheck(&spec);
 	(void) PipelineCheckEventColumns(spec.relid, customer_col, ts_col, kind_col, rating_col, ts_kind);
 	/* the local day in the pipeline's time zone (TimeZone is set for the read) */
-	spec.query = psprintf("SELECT e.c, churn.engagement_agg(CASE WHEN e.k IS NOT NULL "
-						  "THEN (e.d)::pg_catalog.timestamptz END, e.k, e.r), "
-						  "pg_catalog.count(*) FILTER (WHERE e.k IS NULL) "
-						  "FROM (SELECT s.c, s.d, churn.pipeline_event_check(s.d, s.k, s.r) AS k, s.r "
+	spec.query = psprintf("SELECT s.c, churn.engagement_agg((s.d)::pg_catalog.timestamptz, s.k, s.r) "
+						  "FILTER (WHERE s.w IS NULL), pg_catalog.count(*) FILTER (WHERE s.w IS NULL), "
+						  "pg_catalog.array_agg(ROW(s.d, NULL, s.k, s.r, s.w)::churn.pipeline_reject_row) "
+						  "FILTER (WHERE s.w IS NOT NULL) "
+						  "FROM (SELECT e.c, e.d, e.k, e.r, churn.pipeline_event_reject(e.c, e.d, e.k, e.r) AS w "
 						  "FROM (SELECT (%s)::pg_catalog.text AS c, (%s)::pg_catalog.date AS d, "
-						  "(%s)::pg_catalog.text AS k, (%s)::pg_catalog.float8 AS r "
-						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL) s) e GROUP BY 1",
+						  "(%s)::pg_catalog.text AS k, (%s)::pg_catalog.float8 AS r FROM %s) e) s GROUP BY 1",
 						  quote_identifier(customer_col), quote_identifier(ts_col),
 						  quote_identifier(kind_col), quote_identifier(rating_col),
-						  PipelineReadRelation(spec.relid),
-						  quote_identifier(customer_col), quote_identifier(ts_col));
+						  PipelineReadRelation(spec.relid));
 	PipelineReadRun(fcinfo, &spec);
 	SPI_finish();
 	return (Datum) 0;
