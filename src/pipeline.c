@@ -17,6 +17,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pipeline.h"
+#include "worker.h"
 
 #include "catalog/pg_type.h"
 #include "churn_warning.h"
@@ -31,6 +32,7 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pipeline_dispatch);
 PG_FUNCTION_INFO_V1(pipeline_read);
@@ -151,6 +153,35 @@ ChurnCallInternal(FunctionCallInfo fcinfo, const char *internal)
 }
 
 /*
+ * Run a manual refresh (churn.pipeline_refresh_internal); when it fails,
+ * hand the failure to a run recorder (runlog.c), which keeps it on record
+ * outside the caller's transaction, and re-throw it.
+ */
+static void
+DispatchRefresh(const char *sql, Oid *argtypes, Datum *args, char *argnulls, int32 pipeline_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz started_at = GetCurrentTimestamp();
+
+	PG_TRY();
+	{
+		if (SPI_execute_with_args(sql, 3, argtypes, args, argnulls, false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "churn.pipeline_refresh_internal returned no row");
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		ChurnRecordManualFailure(pipeline_id, started_at, edata);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
  * Check that the caller may act on a pipeline, then run the internal
  * function churn.pipeline_<op>_internal(name, args, caller) as the
  * extension's owner.
@@ -173,6 +204,7 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
 	char		sql[128];
+	int32		pipeline_id = 0;
 
 	if (PG_ARGISNULL(0))
 		elog(ERROR, "pipeline_dispatch called without an operation");
@@ -203,7 +235,7 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 	{
 		Oid			owner;
 
-		if (SPI_execute_with_args("SELECT owner::pg_catalog.oid FROM churn.pipeline WHERE name = $1",
+		if (SPI_execute_with_args("SELECT owner::pg_catalog.oid, pipeline_id FROM churn.pipeline WHERE name = $1",
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "pipeline look-up failed");
 		if (SPI_processed == 0)
@@ -213,6 +245,8 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 					 errhint("Pipelines are listed in churn.pipeline_status.")));
 		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull));
+		pipeline_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 2, &isnull));
 		if (!has_privs_of_role(caller, owner))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -221,8 +255,10 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 	}
 
 	snprintf(sql, sizeof(sql), "SELECT churn.pipeline_%s_internal($1, $2, $3)", op);
-	if (SPI_execute_with_args(sql, 3, argtypes, args, argnulls, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	if (strcmp(op, "refresh") == 0)
+		DispatchRefresh(sql, argtypes, args, argnulls, pipeline_id);
+	else if (SPI_execute_with_args(sql, 3, argtypes, args, argnulls, false, 1) != SPI_OK_SELECT ||
+			 SPI_processed != 1)
 		elog(ERROR, "churn.pipeline_%s_internal returned no row", op);
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
