@@ -25,6 +25,7 @@ void
 _PG_init(void)
 {
 	XgbFitInit();
+	LogitFitInit();
 	ChurnWorkerInit();
 }
 
