@@ -452,6 +452,51 @@ PipelineStoreCounts(const char *store_col, const char *filter)
 }
 
 /*
+ * Read a pipeline's whole source with the owner's rights (PipelineReadRun):
+ * checked, with the columns of pipeline_read_purchases, else those of
+ * pipeline_read.
+ */
+static Datum
+PipelineReadSource(FunctionCallInfo fcinfo, bool checked)
+{
+	PipelineReadSpec spec;
+	PipelineSourceColumns cols;
+	const char *keep = " FILTER (WHERE s.w IS NULL)";
+	char	   *customer;
+	char	   *day;
+	char	   *amount;
+
+	ChurnMaterializeSRF(fcinfo);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PipelineSourceSetUp(PG_GETARG_INT32(0), &spec, &cols);
+	customer = psprintf("(%s)::pg_catalog.text", quote_identifier(cols.customer));
+	day = SourceDayExpression(cols.ts, cols.ts_kind);
+	amount = psprintf("(%s)::pg_catalog.float8", quote_identifier(cols.amount));
+	if (!checked)
+		/* the purchase rows per store of each customer, for the store of most of them */
+		spec.query = psprintf("SELECT %s, churn.history_agg(%s, %s), %s FROM %s "
+							  "WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
+							  customer, day, amount, PipelineStoreCounts(cols.store, ""),
+							  PipelineReadRelation(spec.relid),
+							  quote_identifier(cols.customer), quote_identifier(cols.ts));
+	else
+		/* the day of a rejected row is only computed for rejected rows */
+		spec.query = psprintf("SELECT s.c, churn.history_agg(s.d, s.a)%s, %s, pg_catalog.count(*)%s, "
+							  "pg_catalog.array_agg(ROW((s.t)::pg_catalog.date, s.a, NULL, NULL, s.w)"
+							  "::churn.pipeline_reject_row) FILTER (WHERE s.w IS NOT NULL) "
+							  "FROM (SELECT %s AS c, %s AS d, %s AS t, %s AS a, %s AS st, "
+							  "churn.pipeline_purchase_reject(%s, %s, %s) AS w FROM %s) s GROUP BY 1",
+							  keep, PipelineStoreCounts(cols.store == NULL ? NULL : "st", keep), keep,
+							  customer, day, quote_identifier(cols.ts), amount,
+							  cols.store == NULL ? "NULL" : quote_identifier(cols.store),
+							  customer, day, amount, PipelineReadRelation(spec.relid));
+	PipelineReadRun(fcinfo, &spec);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
  * Read a pipeline's whole source as one history per customer, with the
  * owner's rights (0.2.0, used by the 0.2.0 refresh; 0.3.0 reads with
  * pipeline_read_purchases).  The first row carries only the snapshot the
@@ -461,23 +506,7 @@ PipelineStoreCounts(const char *store_col, const char *filter)
 Datum
 pipeline_read(PG_FUNCTION_ARGS)
 {
-	PipelineReadSpec spec;
-	PipelineSourceColumns cols;
-
-	ChurnMaterializeSRF(fcinfo);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PipelineSourceSetUp(PG_GETARG_INT32(0), &spec, &cols);
-	/* the purchase rows per store of each customer, for the store of most of them */
-	spec.query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8), %s "
-						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
-						  quote_identifier(cols.customer), SourceDayExpression(cols.ts, cols.ts_kind),
-						  quote_identifier(cols.amount), PipelineStoreCounts(cols.store, ""),
-						  PipelineReadRelation(spec.relid),
-						  quote_identifier(cols.customer), quote_identifier(cols.ts));
-	PipelineReadRun(fcinfo, &spec);
-	SPI_finish();
-	return (Datum) 0;
+	return PipelineReadSource(fcinfo, false);
 }
 
 /*
@@ -492,31 +521,7 @@ pipeline_read(PG_FUNCTION_ARGS)
 Datum
 pipeline_read_purchases(PG_FUNCTION_ARGS)
 {
-	PipelineReadSpec spec;
-	PipelineSourceColumns cols;
-	const char *keep = " FILTER (WHERE s.w IS NULL)";
-
-	ChurnMaterializeSRF(fcinfo);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PipelineSourceSetUp(PG_GETARG_INT32(0), &spec, &cols);
-	/* the day of a rejected row is only computed for rejected rows */
-	spec.query = psprintf("SELECT s.c, churn.history_agg(s.d, s.a)%s, %s, pg_catalog.count(*)%s, "
-						  "pg_catalog.array_agg(ROW((s.t)::pg_catalog.date, s.a, NULL, NULL, s.w)"
-						  "::churn.pipeline_reject_row) FILTER (WHERE s.w IS NOT NULL) "
-						  "FROM (SELECT (%s)::pg_catalog.text AS c, %s AS d, %s AS t, "
-						  "(%s)::pg_catalog.float8 AS a, %s%s, "
-						  "churn.pipeline_purchase_reject((%s)::pg_catalog.text, %s, (%s)::pg_catalog.float8) AS w "
-						  "FROM %s) s GROUP BY 1",
-						  keep, PipelineStoreCounts(cols.store == NULL ? NULL : "st", keep), keep,
-						  quote_identifier(cols.customer), SourceDayExpression(cols.ts, cols.ts_kind),
-						  quote_identifier(cols.ts), quote_identifier(cols.amount),
-						  cols.store == NULL ? "NULL" : quote_identifier(cols.store), " AS st",
-						  quote_identifier(cols.customer), SourceDayExpression(cols.ts, cols.ts_kind),
-						  quote_identifier(cols.amount), PipelineReadRelation(spec.relid));
-	PipelineReadRun(fcinfo, &spec);
-	SPI_finish();
-	return (Datum) 0;
+	return PipelineReadSource(fcinfo, true);
 }
 
 /*

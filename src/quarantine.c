@@ -65,6 +65,22 @@ QuarantineResult(FunctionCallInfo fcinfo, const char *reason)
 }
 
 /*
+ * Why a pipeline rejects the purchase row of the arguments (customer, time,
+ * amount), given why its time cannot be used (NULL: it can, or it is NULL).
+ */
+static Datum
+QuarantinePurchase(FunctionCallInfo fcinfo, const char *time_reason)
+{
+	if (PG_ARGISNULL(0))
+		return QuarantineResult(fcinfo, "customer is NULL");
+	if (PG_ARGISNULL(1))
+		return QuarantineResult(fcinfo, "time is NULL");
+	if (time_reason != NULL)
+		return QuarantineResult(fcinfo, time_reason);
+	return QuarantineResult(fcinfo, QuarantineAmount(fcinfo, 2));
+}
+
+/*
  * churn.pipeline_purchase_reject(customer, day, amount): why a pipeline
  * rejects a purchase row (customer or time NULL, time infinite or out of
  * range, amount NaN or infinite), NULL when it keeps it.
@@ -72,15 +88,7 @@ QuarantineResult(FunctionCallInfo fcinfo, const char *reason)
 Datum
 pipeline_purchase_reject(PG_FUNCTION_ARGS)
 {
-	const char *reason = NULL;
-
-	if (PG_ARGISNULL(0))
-		reason = "customer is NULL";
-	else if (PG_ARGISNULL(1))
-		reason = "time is NULL";
-	else if ((reason = QuarantineDay(PG_GETARG_DATEADT(1))) == NULL)
-		reason = QuarantineAmount(fcinfo, 2);
-	return QuarantineResult(fcinfo, reason);
+	return QuarantinePurchase(fcinfo, PG_ARGISNULL(1) ? NULL : QuarantineDay(PG_GETARG_DATEADT(1)));
 }
 
 /*
@@ -91,17 +99,8 @@ pipeline_purchase_reject(PG_FUNCTION_ARGS)
 Datum
 pipeline_purchase_reject_tstz(PG_FUNCTION_ARGS)
 {
-	const char *reason = NULL;
-
-	if (PG_ARGISNULL(0))
-		reason = "customer is NULL";
-	else if (PG_ARGISNULL(1))
-		reason = "time is NULL";
-	else if (TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(1)))
-		reason = "time is infinite";
-	else
-		reason = QuarantineAmount(fcinfo, 2);
-	return QuarantineResult(fcinfo, reason);
+	return QuarantinePurchase(fcinfo, !PG_ARGISNULL(1) && TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(1)) ?
+							  "time is infinite" : NULL);
 }
 
 /* Why an event of a known day cannot be used (kind and rating); NULL when fine. */

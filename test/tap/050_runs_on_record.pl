@@ -133,7 +133,23 @@ $node->safe_psql('postgres', q{
 ok( $node->poll_query_until('postgres', q{
 		SELECT count(*) = 1 FROM churn.pipeline_runs WHERE pipeline = 'sched' AND status = 'cancelled'}),
 	'the cancelled scheduled run is recorded cancelled');
+
+# --- a worker that dies: its run is interrupted, the log says why ---------
+my $log_offset = -s $node->logfile;
+ok( $node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity
+		WHERE backend_type = 'churn_warning worker' AND query LIKE 'churn_warning: refresh of pipeline "sched"%'}),
+	'the worker retries the scheduled refresh');
+$node->safe_psql('postgres', q{
+	SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE backend_type = 'churn_warning worker' AND query LIKE 'churn_warning: refresh of pipeline "sched"%'});
 $node->safe_psql('postgres', q{UPDATE public.ctl SET sleep_s = 0 WHERE name = 'sched'});
+ok( $node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM churn.pipeline_runs WHERE pipeline = 'sched' AND status = 'interrupted'}),
+	'the run of a terminated worker is recorded interrupted');
+ok($node->wait_for_log(qr/churn_warning worker for database \d+ exited before finishing its pass/, $log_offset),
+	'the launcher logs that the worker exited early');
+like(slurp_file($node->logfile, $log_offset), qr/HINT:  The worker's own error/, 'with a hint');
 $node->safe_psql('postgres', q{SELECT 1 FROM churn.pause_pipeline('sched')});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM churn.pipeline_runs WHERE status IN ('running', 'failed') AND pipeline = 'sched'}),
 	'0', 'not recorded failed');
