@@ -119,6 +119,21 @@ is(runs('manual'),
 		'manual|cancelled|57014|canceling statement due to user request', 'manual|succeeded'),
 	'every manual run is on record, none left running');
 
+# --- NOTIFY churn_reject: a committed run that rejected rows, nothing else --
+$node->safe_psql('postgres', q{
+	CREATE TABLE public.dirty (customer_id text, ts date, amount float8);
+	INSERT INTO public.dirty VALUES ('a', current_date - 1, 5), ('a', current_date - 9, 'NaN'), ('b', current_date, 3);
+	SELECT 1 FROM churn.create_pipeline('dirty', 'public.dirty', model => 'r', start_at => now() + interval '10 years');});
+($ret, $out, $err) = $node->psql('postgres', q{
+	LISTEN churn_reject;
+	SELECT rejected_rows FROM churn.refresh('dirty');
+	INSERT INTO public.dirty VALUES ('b', current_date, 4);
+	SELECT rejected_rows FROM churn.refresh('dirty');});
+is(scalar(() = $out =~ /Asynchronous notification "churn_reject" with payload "rejected"/g), 1,
+	'NOTIFY churn_reject once: for the run that rejected a row, not for the clean one');
+like($out, qr/^1\n.*^0$/ms, 'the runs rejected 1 and 0 rows');
+unlike($out, qr/payload "[^"]*(dirty|\ba\b)/, 'the payload names no pipeline or customer');
+
 # --- a scheduled run cancelled --------------------------------------------
 $node->safe_psql('postgres', q{
 	UPDATE public.ctl SET sleep_s = 60 WHERE name = 'sched';
