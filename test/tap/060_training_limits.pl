@@ -62,6 +62,20 @@ is($lines[-1], 'alive', 'the backend stays healthy after cancelled logit_fit cal
 ok($lines[1] - $lines[0] < 20 * 1024,
 	"no memory kept by the cancelled logit fits (RSS $lines[0] kB after the second, $lines[1] kB after the fifth)");
 
+# a backtest (model logit: features of every customer at every lookback
+# cut-off, a fit per cut-off) is held to statement_timeout as well
+$node->safe_psql('postgres', q{
+	CREATE TABLE demo AS
+	SELECT customer_id::text AS customer_id, ts, amount
+	FROM churn.demo_purchases(40000, 7, current_date - 900, current_date);});
+my $bt = q{SELECT count(*) FROM churn.backtest('demo', current_date - 120, 90, 'logit')};
+($out, $err, $secs) = session($bt, '1s', 3);
+@lines = split /\n/, $out;
+is(scalar(() = $err =~ /canceling statement due to statement timeout/g), 3,
+	'each backtest is cancelled by statement_timeout');
+ok($secs < 3 * (1 + 2), "three cancelled backtests end promptly ($secs s)");
+is($lines[-1], 'alive', 'the backend stays healthy after cancelled backtests');
+
 # logit_fit refuses rows beyond churn_warning.logit_max_memory as they come
 my ($ret, $o, $e) = $node->psql('postgres', q{
 	SET churn_warning.logit_max_memory = '1MB';
