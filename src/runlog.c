@@ -7,8 +7,9 @@
  * row rolls back with everything else.  To keep the failure on record, the
  * refresh's error is caught in pipeline_dispatch and handed to a short-lived
  * dynamic background worker (the "run recorder"), which writes the run in
- * a transaction of its own (churn.pipeline_run_record) and exits.  The
- * error then propagates to the caller as before.  A dynamic worker was
+ * a transaction of its own (churn.pipeline_run_record) and exits; the
+ * refresh waits for it (up to 5 s), then the error propagates to the
+ * caller as before.  The recorder takes no lock the failed refresh holds.  A dynamic worker was
  * chosen over the launcher's per-database worker because it needs neither
  * shared_preload_libraries nor shared memory of our own: only a free
  * max_worker_processes slot.  Without one, the failure is only logged.
@@ -30,9 +31,11 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/wait_event.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -47,6 +50,9 @@ typedef struct ChurnRunRecord
 } ChurnRunRecord;
 
 StaticAssertDecl(sizeof(ChurnRunRecord) <= BGW_EXTRALEN, "ChurnRunRecord must fit in bgw_extra");
+
+/* Longest a failed refresh waits for its record before its error goes on. */
+#define RUN_RECORDER_WAIT_MS 5000
 
 /*
  * The status of a refresh that failed with edata: a query cancel is
@@ -68,14 +74,43 @@ RunStatusOf(ErrorData *edata)
 }
 
 /*
+ * Wait (interrupts held) until the run recorder has exited, at most
+ * RUN_RECORDER_WAIT_MS, so that the failed run is on record, in its place
+ * among the runs, before the error reaches the caller.
+ */
+static void
+WaitForRecorder(BackgroundWorkerHandle *handle, int32 pipeline_id)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RUN_RECORDER_WAIT_MS);
+	pid_t		pid;
+
+	HOLD_INTERRUPTS();
+	while (GetBackgroundWorkerPid(handle, &pid) != BGWH_STOPPED)
+	{
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			ereport(LOG,
+					(errmsg("churn_warning stopped waiting for the record of the failed refresh of pipeline %d",
+							pipeline_id),
+					 errhint("The run recorder goes on; the run appears when it is done.")));
+			break;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	RESUME_INTERRUPTS();
+}
+
+/*
  * Hand the failure of a manual refresh of a pipeline, started at
- * started_at, to a run recorder.  Called while the error is being
- * handled, before it is re-thrown: it must not throw itself.
+ * started_at, to a run recorder, and wait for it.  Called while the error
+ * is being handled, before it is re-thrown: it must not throw itself.
  */
 void
 ChurnRecordManualFailure(int32 pipeline_id, TimestampTz started_at, ErrorData *edata)
 {
 	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
 	ChurnRunRecord rec;
 	const char *msg = edata->message ? edata->message : "";
 
@@ -98,12 +133,16 @@ ChurnRecordManualFailure(int32 pipeline_id, TimestampTz started_at, ErrorData *e
 	strlcpy(worker.bgw_type, "churn_warning run recorder", sizeof(worker.bgw_type));
 	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
 	memcpy(worker.bgw_extra, &rec, sizeof(rec));
-	worker.bgw_notify_pid = 0;
-	if (!RegisterDynamicBackgroundWorker(&worker, NULL))
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
 		ereport(LOG,
 				(errmsg("churn_warning could not record the failed refresh of pipeline %d: no background worker slot",
 						pipeline_id),
 				 errhint("Raise max_worker_processes; the error itself was: %s", msg)));
+		return;
+	}
+	WaitForRecorder(handle, pipeline_id);
 }
 
 /* Run recorder: write one failed manual run in its own transaction, then exit. */

@@ -22,6 +22,11 @@ $$
 DECLARE
     run bigint;
 BEGIN
+    -- a pipeline dropped meanwhile gets no run (its runs went with it)
+    PERFORM FROM churn.pipeline p WHERE p.pipeline_id = p_pipeline_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO churn.pipeline_run (pipeline_id, pipeline, trigger, status, started_at, finished_at, attempt,
                                     error_code, error_message)
     SELECT p.pipeline_id, p.name, 'manual', status, started_at, clock_timestamp(), 1, sqlstate, message
