@@ -44,7 +44,7 @@ typedef struct ChurnRunRecord
 {
 	TimestampTz started_at;
 	int32		pipeline_id;
-	char		status;			/* 'f' failed, 'c' cancelled, 't' timed_out */
+	char		status;			/* 'f' failed, 'c' cancelled, 't' timed_out, 's' skipped */
 	char		sqlstate[6];
 	char		message[BGW_EXTRALEN - sizeof(TimestampTz) - sizeof(int32) - 7];
 } ChurnRunRecord;
@@ -57,7 +57,9 @@ StaticAssertDecl(sizeof(ChurnRunRecord) <= BGW_EXTRALEN, "ChurnRunRecord must fi
 /*
  * The status of a refresh that failed with edata: a query cancel is
  * timed_out when the statement has run for its statement_timeout, else
- * cancelled (pg_cancel_backend, or a client's cancel); anything else failed.
+ * cancelled (pg_cancel_backend, or a client's cancel); a refresh refused
+ * because another one holds the pipeline (55P03) is skipped, as the
+ * worker records it; anything else failed.
  */
 static char
 RunStatusOf(ErrorData *edata)
@@ -65,6 +67,8 @@ RunStatusOf(ErrorData *edata)
 	long		secs;
 	int			usecs;
 
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+		return 's';
 	if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
 		return 'f';
 	if (StatementTimeout <= 0)
@@ -159,7 +163,8 @@ churn_warning_run_recorder_main(Datum main_arg)
 	memcpy(&rec, MyBgworkerEntry->bgw_extra, sizeof(rec));
 	rec.message[sizeof(rec.message) - 1] = '\0';
 	rec.sqlstate[sizeof(rec.sqlstate) - 1] = '\0';
-	status = rec.status == 't' ? "timed_out" : rec.status == 'c' ? "cancelled" : "failed";
+	status = rec.status == 't' ? "timed_out" : rec.status == 'c' ? "cancelled" :
+		rec.status == 's' ? "skipped" : "failed";
 
 	/* bootstrap superuser, as the database worker; the SQL side writes only the run */
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);

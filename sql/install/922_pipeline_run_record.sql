@@ -11,7 +11,8 @@ ALTER TABLE churn.pipeline_run DROP CONSTRAINT pipeline_run_status_check;
 ALTER TABLE churn.pipeline_run ADD CONSTRAINT pipeline_run_status_check
     CHECK (status IN ('running', 'succeeded', 'failed', 'timed_out', 'interrupted', 'skipped', 'cancelled'));
 
--- A manual refresh that failed (status failed, cancelled or timed_out),
+-- A manual refresh that failed (status failed, cancelled, timed_out or
+-- skipped: another refresh held the pipeline),
 -- recorded after its transaction rolled back; returns the run id, NULL
 -- when the pipeline is gone.  Manual runs do not count as failures of the
 -- schedule (no backoff, no pause).

@@ -97,6 +97,12 @@ my $h = IPC::Run::start(
 ok( $node->poll_query_until('postgres', q{
 		SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'SELECT churn.refresh(%' AND state = 'active'}),
 	'a long manual refresh is running');
+# another manual refresh meanwhile is refused at once (55P03), and skipped
+($ret, $out, $err) = $node->psql('postgres', q{SELECT churn.refresh('manual')});
+like($err, qr/could not obtain lock|already running|is being refreshed/, 'a concurrent manual refresh is refused');
+is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM churn.pipeline_runs WHERE pipeline = 'manual' AND status = 'skipped' AND error_code = '55P03'}),
+	'1', 'and recorded skipped before its error returns');
 $t0 = time();
 $node->safe_psql('postgres', q{
 	SELECT pg_cancel_backend(pid) FROM pg_stat_activity
@@ -116,6 +122,8 @@ sleep 1;
 is(runs('manual'),
 	join("\n", 'manual|failed|22000|source manual is broken', 'manual|failed|22000|source manual is broken',
 		'manual|timed_out|57014|canceling statement due to statement timeout',
+		'manual|skipped|55P03|' . $node->safe_psql('postgres',
+			q{SELECT error_message FROM churn.pipeline_runs WHERE status = 'skipped' AND pipeline = 'manual'}),
 		'manual|cancelled|57014|canceling statement due to user request', 'manual|succeeded'),
 	'every manual run is on record, none left running');
 
