@@ -27,6 +27,7 @@ _PG_init(void)
 {
 	XgbFitInit();
 	ChurnDaysInit();
+	LogitFitInit();
 	ChurnWorkerInit();
 }
 

@@ -162,7 +162,15 @@ ReapWorkers(void)
 			continue;
 		/* a worker started by an earlier launcher is known only by its pid */
 		if (stopped[i] || (LauncherHandles[i] == NULL && slot->worker_pid == 0))
+		{
 			slot->running = false;
+			/* it exited without reporting its pass: its own error is in the log */
+			if (stopped[i] && slot->lost > 0)
+				ereport(LOG,
+						(errmsg("churn_warning worker for database %u exited before finishing its pass",
+								slot->dboid),
+						 errhint("The worker's own error (could not connect, out of memory, ...) is logged just before; a refresh it was running is recorded as interrupted by the next worker. The launcher retries with backoff.")));
+		}
 		else
 			nrunning++;
 	}

@@ -31,6 +31,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(logit_fit_trans);
@@ -100,6 +101,38 @@ typedef struct LogitPassResult
 	int64		nwrong;			/* rows on the wrong side of p = 1/2 */
 } LogitPassResult;
 
+/* Most memory the rows of one logit_fit may take, kB (churn_warning.logit_max_memory, 0.3.0). */
+static int	LogitFitMaxMemory = 1024 * 1024;
+
+/* Define churn_warning.logit_max_memory (called from _PG_init). */
+void
+LogitFitInit(void)
+{
+	DefineCustomIntVariable("churn_warning.logit_max_memory",
+							"Most memory the rows of one churn.logit_fit call may take.",
+							"The fit keeps its rows (8 bytes per feature) in memory; more rows are refused.",
+							&LogitFitMaxMemory,
+							1024 * 1024, 1024, MAX_KILOBYTES,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+}
+
+/* Refuse a state that would hold more than rows rows beyond churn_warning.logit_max_memory. */
+static void
+LogitCheckRows(const LogitState *st, int64 rows)
+{
+	double		bytes = (double) rows * (Max(st->p, 1) * sizeof(double) + 0.125);
+
+	if (bytes > (double) LogitFitMaxMemory * 1024.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("logit_fit: the training rows exceed churn_warning.logit_max_memory"),
+				 errdetail("%lld rows of %d features take %.0f kB; churn_warning.logit_max_memory is %d kB.",
+						   (long long) rows, st->p, ceil(bytes / 1024.0), LogitFitMaxMemory),
+				 errhint("Train on a sample of the rows, or ask a superuser to raise churn_warning.logit_max_memory.")));
+}
+
 /* Create an empty state in the aggregate context. */
 static LogitState *
 LogitStateCreate(MemoryContext mcxt, bool has_l2, double l2)
@@ -165,6 +198,7 @@ LogitAppend(LogitState *st, bool y, const double *x)
 
 	if (c == NULL || c->nrows >= c->capacity)
 	{
+		LogitCheckRows(st, st->n + st->chunk_rows);
 		c = LogitNewChunk(st->mcxt, st->p, st->chunk_rows);
 		LogitAddChunk(st, c);
 	}
@@ -281,6 +315,7 @@ logit_fit_combine(PG_FUNCTION_ARGS)
 				 errmsg("x has %d elements but earlier rows have %d", s2->p, s1->p),
 				 errdetail("Every row of logit_fit needs the same number of features.")));
 
+	LogitCheckRows(s1, s1->n + s2->n);
 	for (i = 0; i < s2->nchunks; i++)
 	{
 		LogitChunk *c = s2->chunks[i];
@@ -385,6 +420,7 @@ logit_fit_deserialize(PG_FUNCTION_ARGS)
 	st = LogitStateCreate(aggcxt, h.has_l2 != 0, h.l2);
 	if (h.p >= 0)
 		LogitStateSetWidth(st, h.p);
+	LogitCheckRows(st, h.n);
 	bits = (const uint8 *) payload + sizeof(h);
 	xp = (const char *) bits + MAXALIGN(bitbytes);
 	while (row < h.n)

@@ -23,5 +23,6 @@ extern Datum xgb_load(PG_FUNCTION_ARGS);
 
 /* Define the GUCs of churn.xgb_fit (xgb_train.c); called from _PG_init. */
 extern void XgbFitInit(void);
+extern void LogitFitInit(void);
 
 #endif							/* CHURN_MLMODELS_H */

@@ -17,6 +17,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pipeline.h"
+#include "worker.h"
 
 #include "catalog/pg_type.h"
 #include "churn_warning.h"
@@ -31,10 +32,12 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pipeline_dispatch);
 PG_FUNCTION_INFO_V1(pipeline_read);
 PG_FUNCTION_INFO_V1(pipeline_read_events);
+PG_FUNCTION_INFO_V1(pipeline_read_purchases);
 
 #define READ_BATCH_ROWS 1000
 
@@ -150,6 +153,35 @@ ChurnCallInternal(FunctionCallInfo fcinfo, const char *internal)
 }
 
 /*
+ * Run a manual refresh (churn.pipeline_refresh_internal); when it fails,
+ * hand the failure to a run recorder (runlog.c), which keeps it on record
+ * outside the caller's transaction, and re-throw it.
+ */
+static void
+DispatchRefresh(const char *sql, Oid *argtypes, Datum *args, char *argnulls, int32 pipeline_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz started_at = GetCurrentTimestamp();
+
+	PG_TRY();
+	{
+		if (SPI_execute_with_args(sql, 3, argtypes, args, argnulls, false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "churn.pipeline_refresh_internal returned no row");
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		ChurnRecordManualFailure(pipeline_id, started_at, edata);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
  * Check that the caller may act on a pipeline, then run the internal
  * function churn.pipeline_<op>_internal(name, args, caller) as the
  * extension's owner.
@@ -157,7 +189,7 @@ ChurnCallInternal(FunctionCallInfo fcinfo, const char *internal)
 Datum
 pipeline_dispatch(PG_FUNCTION_ARGS)
 {
-	static const char *const ops[] = {"create", "alter", "pause", "resume", "drop", "refresh"};
+	static const char *const ops[] = {"create", "alter", "pause", "resume", "drop", "refresh", "reject_limit"};
 	char	   *op;
 	text	   *name;
 	Oid			caller = GetUserId();
@@ -172,6 +204,7 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
 	char		sql[128];
+	int32		pipeline_id = 0;
 
 	if (PG_ARGISNULL(0))
 		elog(ERROR, "pipeline_dispatch called without an operation");
@@ -202,7 +235,7 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 	{
 		Oid			owner;
 
-		if (SPI_execute_with_args("SELECT owner::pg_catalog.oid FROM churn.pipeline WHERE name = $1",
+		if (SPI_execute_with_args("SELECT owner::pg_catalog.oid, pipeline_id FROM churn.pipeline WHERE name = $1",
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "pipeline look-up failed");
 		if (SPI_processed == 0)
@@ -212,6 +245,8 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 					 errhint("Pipelines are listed in churn.pipeline_status.")));
 		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull));
+		pipeline_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 2, &isnull));
 		if (!has_privs_of_role(caller, owner))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -220,8 +255,10 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
 	}
 
 	snprintf(sql, sizeof(sql), "SELECT churn.pipeline_%s_internal($1, $2, $3)", op);
-	if (SPI_execute_with_args(sql, 3, argtypes, args, argnulls, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	if (strcmp(op, "refresh") == 0)
+		DispatchRefresh(sql, argtypes, args, argnulls, pipeline_id);
+	else if (SPI_execute_with_args(sql, 3, argtypes, args, argnulls, false, 1) != SPI_OK_SELECT ||
+			 SPI_processed != 1)
 		elog(ERROR, "churn.pipeline_%s_internal returned no row", op);
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
@@ -366,72 +403,143 @@ PipelineReadLookUp(int32 pipeline_id, const char *columns)
 				 errmsg("pipeline %d does not exist", pipeline_id)));
 }
 
-/*
- * Read a pipeline's whole source as one history per customer, with the
- * owner's rights.  The first row carries only the snapshot the source was
- * read with (customer_id NULL), so that purchases captured by the trigger
- * and already visible to it are not counted twice.
- */
-Datum
-pipeline_read(PG_FUNCTION_ARGS)
+/* The source columns of a pipeline, as its row names them. */
+typedef struct PipelineSourceColumns
 {
-	PipelineReadSpec spec;
+	char	   *customer;
+	char	   *ts;
+	char	   *amount;
+	char	   *ts_kind;
+	char	   *store;			/* NULL: no store column */
+} PipelineSourceColumns;
+
+/*
+ * Look up a pipeline's source and check it before any read; fills spec
+ * (but its query) and cols.  Needs SPI.
+ */
+static void
+PipelineSourceSetUp(int32 pipeline_id, PipelineReadSpec *spec, PipelineSourceColumns *cols)
+{
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
-	char	   *customer_col;
-	char	   *ts_col;
-	char	   *amount_col;
-	char	   *ts_kind;
-	char	   *store_col;
 
-	ChurnMaterializeSRF(fcinfo);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PipelineReadLookUp(PG_GETARG_INT32(0),
+	PipelineReadLookUp(pipeline_id,
 					   "name, owner::pg_catalog.oid, source::pg_catalog.oid, customer_col::pg_catalog.text, "
 					   "ts_col::pg_catalog.text, amount_col::pg_catalog.text, ts_kind, time_zone, "
 					   "store_col::pg_catalog.text");
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	spec.name = SPI_getvalue(tup, desc, 1);
-	spec.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-	spec.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
-	spec.what = "source";
-	spec.hint = "Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).";
-	customer_col = SPI_getvalue(tup, desc, 4);
-	ts_col = SPI_getvalue(tup, desc, 5);
-	amount_col = SPI_getvalue(tup, desc, 6);
-	ts_kind = SPI_getvalue(tup, desc, 7);
-	spec.time_zone = SPI_getvalue(tup, desc, 8);
-	store_col = SPI_getvalue(tup, desc, 9);
+	spec->name = SPI_getvalue(tup, desc, 1);
+	spec->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	spec->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	spec->what = "source";
+	spec->hint = "Drop the pipeline, or point it at another relation with churn.alter_pipeline(name, source => ...).";
+	cols->customer = SPI_getvalue(tup, desc, 4);
+	cols->ts = SPI_getvalue(tup, desc, 5);
+	cols->amount = SPI_getvalue(tup, desc, 6);
+	cols->ts_kind = SPI_getvalue(tup, desc, 7);
+	spec->time_zone = SPI_getvalue(tup, desc, 8);
+	cols->store = SPI_getvalue(tup, desc, 9);
 
-	PipelineReadCheck(&spec);
+	PipelineReadCheck(spec);
 	/* a column retyped since the pipeline was set up fails here, before any read */
-	(void) PipelineCheckColumns(spec.relid, customer_col, ts_col, amount_col, ts_kind);
-	if (store_col != NULL)
-		PipelineCheckStoreColumn(spec.relid, store_col);
-	/* the purchase rows per store of each customer, for the store of most of them */
-	spec.query = psprintf("SELECT (%s)::pg_catalog.text, churn.history_agg(%s, (%s)::pg_catalog.float8), %s "
-						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
-						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind, spec.time_zone),
-						  quote_identifier(amount_col),
-						  store_col == NULL ? "NULL::pg_catalog.jsonb" :
-						  psprintf("churn.store_counts(pg_catalog.array_agg((%s)::pg_catalog.text))",
-								   quote_identifier(store_col)),
-						  PipelineReadRelation(spec.relid),
-						  quote_identifier(customer_col), quote_identifier(ts_col));
+	(void) PipelineCheckColumns(spec->relid, cols->customer, cols->ts, cols->amount, cols->ts_kind);
+	if (cols->store != NULL)
+		PipelineCheckStoreColumn(spec->relid, cols->store);
+}
+
+/* The store count of each customer's purchase rows (those the filter keeps), or NULL jsonb. */
+static char *
+PipelineStoreCounts(const char *store_col, const char *filter)
+{
+	if (store_col == NULL)
+		return pstrdup("NULL::pg_catalog.jsonb");
+	return psprintf("churn.store_counts(pg_catalog.array_agg((%s)::pg_catalog.text)%s)",
+					quote_identifier(store_col), filter);
+}
+
+/*
+ * Read a pipeline's whole source with the owner's rights (PipelineReadRun):
+ * checked, with the columns of pipeline_read_purchases, else those of
+ * pipeline_read.
+ */
+static Datum
+PipelineReadSource(FunctionCallInfo fcinfo, bool checked)
+{
+	PipelineReadSpec spec;
+	PipelineSourceColumns cols;
+	const char *keep = " FILTER (WHERE s.w IS NULL)";
+	char	   *customer;
+	char	   *day;
+	char	   *amount;
+
+	ChurnMaterializeSRF(fcinfo);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PipelineSourceSetUp(PG_GETARG_INT32(0), &spec, &cols);
+	customer = psprintf("(%s)::pg_catalog.text", quote_identifier(cols.customer));
+	day = SourceDayExpression(cols.ts, cols.ts_kind, spec.time_zone);
+	amount = psprintf("(%s)::pg_catalog.float8", quote_identifier(cols.amount));
+	if (!checked)
+		/* the purchase rows per store of each customer, for the store of most of them */
+		spec.query = psprintf("SELECT %s, churn.history_agg(%s, %s), %s FROM %s "
+							  "WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1",
+							  customer, day, amount, PipelineStoreCounts(cols.store, ""),
+							  PipelineReadRelation(spec.relid),
+							  quote_identifier(cols.customer), quote_identifier(cols.ts));
+	else
+		/* the day of a rejected row is only computed for rejected rows */
+		spec.query = psprintf("SELECT s.c, churn.history_agg(s.d, s.a)%s, %s, pg_catalog.count(*)%s, "
+							  "pg_catalog.array_agg(ROW((s.t)::pg_catalog.date, s.a, NULL, NULL, s.w)"
+							  "::churn.pipeline_reject_row) FILTER (WHERE s.w IS NOT NULL) "
+							  "FROM (SELECT %s AS c, %s AS d, %s AS t, %s AS a, %s AS st, "
+							  "churn.pipeline_purchase_reject(%s, %s, %s) AS w FROM %s) s GROUP BY 1",
+							  keep, PipelineStoreCounts(cols.store == NULL ? NULL : "st", keep), keep,
+							  customer, day, quote_identifier(cols.ts), amount,
+							  cols.store == NULL ? "NULL" : quote_identifier(cols.store),
+							  customer, day, amount, PipelineReadRelation(spec.relid));
 	PipelineReadRun(fcinfo, &spec);
 	SPI_finish();
 	return (Datum) 0;
 }
 
 /*
+ * Read a pipeline's whole source as one history per customer, with the
+ * owner's rights (0.2.0, used by the 0.2.0 refresh; 0.3.0 reads with
+ * pipeline_read_purchases).  The first row carries only the snapshot the
+ * source was read with (customer_id NULL), so that purchases captured by
+ * the trigger and already visible to it are not counted twice.
+ */
+Datum
+pipeline_read(PG_FUNCTION_ARGS)
+{
+	return PipelineReadSource(fcinfo, false);
+}
+
+/*
+ * Read a pipeline's whole source with the owner's rights, splitting in the
+ * same pass the rows it keeps from those it rejects
+ * (churn.pipeline_purchase_reject): per customer the history and store
+ * count of the kept rows, their number, and the rejected rows (day,
+ * amount, reason); rows without a customer form one group of rejects with
+ * customer_id NULL.  The first row carries only the snapshot, as in
+ * pipeline_read.
+ */
+Datum
+pipeline_read_purchases(PG_FUNCTION_ARGS)
+{
+	return PipelineReadSource(fcinfo, true);
+}
+
+/*
  * Read a pipeline's whole events relation as one churn.engagement per
- * customer, with the owner's rights, and count per customer the rows it
- * skips (churn.pipeline_event_check); rows without customer or time are
- * not events and are not counted.  The first row carries only the
- * snapshot, as in pipeline_read.
+ * customer, with the owner's rights, splitting in the same pass the rows
+ * it keeps from those it rejects (churn.pipeline_event_reject): per
+ * customer the engagement of the kept rows, their number, and the
+ * rejected rows (day, kind, rating, reason); rows without a customer form
+ * one group of rejects with customer_id NULL.  The first row carries only
+ * the snapshot, as in pipeline_read.
  */
 Datum
 pipeline_read_events(PG_FUNCTION_ARGS)
@@ -477,17 +585,16 @@ pipeline_read_events(PG_FUNCTION_ARGS)
 	PipelineReadCheck(&spec);
 	(void) PipelineCheckEventColumns(spec.relid, customer_col, ts_col, kind_col, rating_col, ts_kind);
 	/* the local day in the pipeline's time zone (TimeZone is set for the read) */
-	spec.query = psprintf("SELECT e.c, churn.engagement_agg(CASE WHEN e.k IS NOT NULL "
-						  "THEN (e.d)::pg_catalog.timestamptz END, e.k, e.r), "
-						  "pg_catalog.count(*) FILTER (WHERE e.k IS NULL) "
-						  "FROM (SELECT s.c, s.d, churn.pipeline_event_check(s.d, s.k, s.r) AS k, s.r "
-						  "FROM (SELECT (%s)::pg_catalog.text AS c, %s AS d, "
-						  "(%s)::pg_catalog.text AS k, (%s)::pg_catalog.float8 AS r "
-						  "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL) s) e GROUP BY 1",
+	spec.query = psprintf("SELECT s.c, churn.engagement_agg((s.d)::pg_catalog.timestamptz, s.k, s.r) "
+						  "FILTER (WHERE s.w IS NULL), pg_catalog.count(*) FILTER (WHERE s.w IS NULL), "
+						  "pg_catalog.array_agg(ROW(s.d, NULL, s.k, s.r, s.w)::churn.pipeline_reject_row) "
+						  "FILTER (WHERE s.w IS NOT NULL) "
+						  "FROM (SELECT e.c, e.d, e.k, e.r, churn.pipeline_event_reject(e.c, e.d, e.k, e.r) AS w "
+						  "FROM (SELECT (%s)::pg_catalog.text AS c, (%s)::pg_catalog.date AS d, "
+						  "(%s)::pg_catalog.text AS k, (%s)::pg_catalog.float8 AS r FROM %s) e) s GROUP BY 1",
 						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind, spec.time_zone),
 						  quote_identifier(kind_col), quote_identifier(rating_col),
-						  PipelineReadRelation(spec.relid),
-						  quote_identifier(customer_col), quote_identifier(ts_col));
+						  PipelineReadRelation(spec.relid));
 	PipelineReadRun(fcinfo, &spec);
 	SPI_finish();
 	return (Datum) 0;

@@ -78,5 +78,9 @@ extern Datum pipeline_limits(PG_FUNCTION_ARGS);
 /* Entry points named in the background worker registrations. */
 extern PGDLLEXPORT void churn_warning_launcher_main(Datum main_arg) pg_attribute_noreturn();
 extern PGDLLEXPORT void churn_warning_db_main(Datum main_arg) pg_attribute_noreturn();
+extern PGDLLEXPORT void churn_warning_run_recorder_main(Datum main_arg) pg_attribute_noreturn();
+
+/* Keep the failure of a manual refresh on record (runlog.c); never throws. */
+extern void ChurnRecordManualFailure(int32 pipeline_id, TimestampTz started_at, ErrorData *edata);
 
 #endif							/* CHURN_WORKER_H */

@@ -36,12 +36,8 @@ ALTER TABLE churn.pipeline_warning ADD COLUMN engagement churn.engagement_featur
 COMMENT ON COLUMN churn.pipeline_warning.engagement IS
     'engagement features as of the refresh over the pipeline''s window_days; NULL without events (or none by as_of)';
 
-CREATE FUNCTION churn.pipeline_read_events(pipeline_id int, OUT customer_id text, OUT engagement churn.engagement,
-                                           OUT skipped bigint, OUT snapshot pg_snapshot)
-    RETURNS SETOF record
-    AS 'MODULE_PATHNAME', 'pipeline_read_events' LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION churn.pipeline_read_events(int) IS
-    'pipeline internal: the whole events relation as one engagement per customer and the rows skipped, read with the owner''s rights; the first row carries the snapshot used';
+-- churn.pipeline_read_events (the whole events relation, its rejected rows
+-- apart) is declared in part 921 with the type of those rows.
 
 -- Retention of one pipeline: finished runs and tier changes older than its
 -- run_retention go; the last 10 runs always stay.
@@ -115,17 +111,24 @@ COMMENT ON FUNCTION churn.pipeline_begin(int, bigint) IS
 -- capture 'full', a changed state key or a rebuild request).  Captured rows
 -- the read already saw are dropped from the queue.  A customer no longer in
 -- the source keeps their events (history NULL) or goes.
-CREATE FUNCTION churn.pipeline_merge_full(p churn.pipeline, run bigint, key text) RETURNS bigint
+CREATE FUNCTION churn.pipeline_merge_full(p churn.pipeline, run bigint, key text, OUT n_merged bigint,
+                                          OUT n_rows bigint)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 DECLARE
     snap     pg_snapshot;
-    n_merged bigint;
 BEGIN
+    -- r: every customer with a row kept (history) or rejected (rejects, part
+    -- 921); a customer without a row kept is not in the source
     WITH r AS MATERIALIZED (
-        SELECT * FROM churn.pipeline_read(p.pipeline_id)
+        SELECT * FROM churn.pipeline_read_purchases(p.pipeline_id)
     ), s AS (
-        SELECT r.snapshot FROM r WHERE r.customer_id IS NULL
+        SELECT r.snapshot FROM r WHERE r.snapshot IS NOT NULL
+    ), rj AS (
+        INSERT INTO churn.pipeline_reject (pipeline_id, run_id, relation, customer_id, day, amount, reason)
+        SELECT p.pipeline_id, run, 'purchases', r.customer_id, x.day, x.amount, x.reason
+        FROM r CROSS JOIN LATERAL unnest(r.rejects) x WHERE r.rejects IS NOT NULL
+        RETURNING 1
     ), dq AS (
         DELETE FROM churn.pipeline_queue q
         WHERE q.pipeline_id = p.pipeline_id
@@ -134,62 +137,69 @@ BEGIN
     ), dc AS (
         DELETE FROM churn.pipeline_customer c
         WHERE c.pipeline_id = p.pipeline_id AND c.engagement IS NULL
-          AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = c.customer_id)
+          AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = c.customer_id AND r.history IS NOT NULL)
         RETURNING 1
     ), dh AS (
         -- (only a pipeline with events has customers with events)
         UPDATE churn.pipeline_customer c SET history = NULL, touched_run = run
         WHERE p.events IS NOT NULL AND c.pipeline_id = p.pipeline_id AND c.engagement IS NOT NULL
           AND c.history IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = c.customer_id)
+          AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = c.customer_id AND r.history IS NOT NULL)
         RETURNING 1
     ), dw AS (
         DELETE FROM churn.pipeline_warning w
         WHERE w.pipeline_id = p.pipeline_id
-          AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = w.customer_id)
+          AND NOT EXISTS (SELECT 1 FROM r WHERE r.customer_id = w.customer_id AND r.history IS NOT NULL)
         RETURNING 1
     ), ins AS (
         -- plain INSERT and UPDATE rather than ON CONFLICT (twice as
         -- fast): no one else writes a pipeline's rows while it is locked
         INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, stores, touched_run)
         SELECT p.pipeline_id, r.customer_id, r.history, r.stores, run FROM r
-        WHERE r.customer_id IS NOT NULL
+        WHERE r.history IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
                           WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id)
         RETURNING 1
     ), upd AS (
         UPDATE churn.pipeline_customer c SET history = r.history, stores = r.stores, touched_run = run
         FROM r
-        WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id
+        WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = r.customer_id AND r.history IS NOT NULL
           AND (c.history::text IS DISTINCT FROM r.history::text OR c.stores IS DISTINCT FROM r.stores)
         RETURNING 1
     )
     SELECT (SELECT s.snapshot FROM s),
            (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd) + (SELECT count(*) FROM dc)
-           + (SELECT count(*) FROM dh) + 0 * (SELECT count(*) FROM dq) + 0 * (SELECT count(*) FROM dw)
-    INTO snap, n_merged;
+           + (SELECT count(*) FROM dh) + 0 * (SELECT count(*) FROM dq) + 0 * (SELECT count(*) FROM dw),
+           (SELECT coalesce(sum(r.kept), 0) FROM r) + (SELECT count(*) FROM rj)
+    INTO snap, n_merged, n_rows;
     UPDATE churn.pipeline SET base_snapshot = snap, state_key = key WHERE pipeline_id = p.pipeline_id;
-    RETURN n_merged;
 END
 $$;
 COMMENT ON FUNCTION churn.pipeline_merge_full(churn.pipeline, bigint, text) IS
-    'refresh step 1a: read the whole source into the stored histories; returns the customers changed';
+    'refresh step 1a: read the whole source into the stored histories, its rejected rows into churn.pipeline_reject; returns the customers changed and the rows read';
 
 -- Step 1b: the captured purchases (of transactions that committed after
 -- the last full read; late timestamps included) merged into the histories.
 -- A re-read request that committed meanwhile stays for the next refresh.
-CREATE FUNCTION churn.pipeline_merge_queue(p churn.pipeline, run bigint, OUT n_new bigint, OUT n_merged bigint)
+CREATE FUNCTION churn.pipeline_merge_queue(p churn.pipeline, run bigint, OUT n_new bigint, OUT n_merged bigint,
+                                           OUT n_rejected bigint)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 BEGIN
     WITH q AS (
         DELETE FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND NOT q.rebuild
         RETURNING q.customer_id, q.day, q.amount, q.xid, q.store
-    ), n AS (
-        SELECT * FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.base_snapshot)
+    ), n AS MATERIALIZED (
+        -- w: why the row is rejected (part 921), NULL for a row merged
+        SELECT q.*, churn.pipeline_purchase_reject(q.customer_id, q.day, q.amount) AS w
+        FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.base_snapshot)
+    ), rj AS (
+        INSERT INTO churn.pipeline_reject (pipeline_id, run_id, relation, customer_id, day, amount, reason)
+        SELECT p.pipeline_id, run, 'purchases', n.customer_id, n.day, n.amount, n.w FROM n WHERE n.w IS NOT NULL
+        RETURNING 1
     ), d AS (
         SELECT n.customer_id, churn.history_agg(n.day, n.amount) AS h, churn.store_counts(array_agg(n.store)) AS st
-        FROM n GROUP BY n.customer_id
+        FROM n WHERE n.w IS NULL GROUP BY n.customer_id
     ), mi AS (
         INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, stores, touched_run)
         SELECT p.pipeline_id, d.customer_id, d.h, d.st, run FROM d
@@ -204,12 +214,13 @@ BEGIN
         WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id AND d.h IS NOT NULL
         RETURNING c.customer_id
     )
-    SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu)
-    INTO n_new, n_merged;
+    SELECT (SELECT count(*) FROM n WHERE n.w IS NULL), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu),
+           (SELECT count(*) FROM rj)
+    INTO n_new, n_merged, n_rejected;
 END
 $$;
 COMMENT ON FUNCTION churn.pipeline_merge_queue(churn.pipeline, bigint) IS
-    'refresh step 1b: merge the captured purchases into the stored histories; returns new rows and customers changed';
+    'refresh step 1b: merge the captured purchases into the stored histories, the rejected ones into churn.pipeline_reject; returns new rows, customers changed and rows rejected';
 
 -- Step 1c (0.3.0): the whole events relation into the stored engagement,
 -- read with the owner's rights (first refresh with events, capture 'full',
@@ -218,7 +229,7 @@ COMMENT ON FUNCTION churn.pipeline_merge_queue(churn.pipeline, bigint) IS
 -- Returns the rows skipped and the customers changed that step 1 did not
 -- change already.
 CREATE FUNCTION churn.pipeline_merge_events_full(p churn.pipeline, run bigint, OUT n_skipped bigint,
-                                                 OUT n_merged bigint)
+                                                 OUT n_merged bigint, OUT n_rows bigint)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 DECLARE
@@ -227,7 +238,12 @@ BEGIN
     WITH r AS MATERIALIZED (
         SELECT * FROM churn.pipeline_read_events(p.pipeline_id)
     ), s AS (
-        SELECT r.snapshot FROM r WHERE r.customer_id IS NULL
+        SELECT r.snapshot FROM r WHERE r.snapshot IS NOT NULL
+    ), rj AS (
+        INSERT INTO churn.pipeline_reject (pipeline_id, run_id, relation, customer_id, day, kind, rating, reason)
+        SELECT p.pipeline_id, run, 'events', r.customer_id, x.day, x.kind, x.rating, x.reason
+        FROM r CROSS JOIN LATERAL unnest(r.rejects) x WHERE r.rejects IS NOT NULL
+        RETURNING 1
     ), dq AS (
         DELETE FROM churn.pipeline_event_queue q
         WHERE q.pipeline_id = p.pipeline_id
@@ -257,16 +273,17 @@ BEGIN
         WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = chg.customer_id AND NOT chg.is_new AND NOT chg.gone
         RETURNING 1
     )
-    SELECT (SELECT s.snapshot FROM s), (SELECT coalesce(sum(r.skipped), 0) FROM r),
+    SELECT (SELECT s.snapshot FROM s), (SELECT count(*) FROM rj),
            (SELECT count(*) FROM chg WHERE NOT chg.touched)
            + 0 * ((SELECT count(*) FROM dq) + (SELECT count(*) FROM ins) + (SELECT count(*) FROM del)
-                  + (SELECT count(*) FROM upd))
-    INTO snap, n_skipped, n_merged;
+                  + (SELECT count(*) FROM upd)),
+           (SELECT coalesce(sum(r.kept), 0) FROM r) + (SELECT count(*) FROM rj)
+    INTO snap, n_skipped, n_merged, n_rows;
     UPDATE churn.pipeline SET event_snapshot = snap WHERE pipeline_id = p.pipeline_id;
 END
 $$;
 COMMENT ON FUNCTION churn.pipeline_merge_events_full(churn.pipeline, bigint) IS
-    'refresh step 1c: read the whole events relation into the stored engagement; returns rows skipped and customers changed';
+    'refresh step 1c: read the whole events relation into the stored engagement, its rejected rows into churn.pipeline_reject; returns rows rejected, customers changed and rows read';
 
 -- Step 1d (0.3.0): the captured events (of transactions that committed
 -- after the last full read of the events) merged into the stored
@@ -282,12 +299,18 @@ BEGIN
         DELETE FROM churn.pipeline_event_queue q WHERE q.pipeline_id = p.pipeline_id AND NOT q.rebuild
         RETURNING q.customer_id, q.day, q.kind, q.rating, q.xid
     ), n AS MATERIALIZED (
-        SELECT q.customer_id, q.day, q.rating, churn.pipeline_event_check(q.day, q.kind, q.rating) AS kind
+        -- w: why the event is rejected (part 921), NULL for one merged
+        SELECT q.customer_id, q.day, q.rating, q.kind,
+               churn.pipeline_event_reject(q.customer_id, q.day, q.kind, q.rating) AS w
         FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.event_snapshot)
+    ), rj AS (
+        INSERT INTO churn.pipeline_reject (pipeline_id, run_id, relation, customer_id, day, kind, rating, reason)
+        SELECT p.pipeline_id, run, 'events', n.customer_id, n.day, n.kind, n.rating, n.w FROM n WHERE n.w IS NOT NULL
+        RETURNING 1
     ), d AS (
         -- the day goes through the session's time zone and back: the same day
         SELECT n.customer_id, churn.engagement_agg(n.day::timestamptz, n.kind, n.rating) AS e
-        FROM n WHERE n.kind IS NOT NULL GROUP BY n.customer_id
+        FROM n WHERE n.w IS NULL GROUP BY n.customer_id
     ), cur AS MATERIALIZED (
         SELECT c.customer_id, c.touched_run FROM churn.pipeline_customer c JOIN d ON d.customer_id = c.customer_id
         WHERE c.pipeline_id = p.pipeline_id
@@ -302,9 +325,9 @@ BEGIN
         WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM n WHERE n.kind IS NOT NULL),
-           (SELECT count(*) FROM n WHERE n.kind IS NOT NULL AND n.day < p.as_of),
-           (SELECT count(*) FROM n WHERE n.kind IS NULL),
+    SELECT (SELECT count(*) FROM n WHERE n.w IS NULL),
+           (SELECT count(*) FROM n WHERE n.w IS NULL AND n.day < p.as_of),
+           (SELECT count(*) FROM rj),
            (SELECT count(*) FROM d) - (SELECT count(*) FROM cur WHERE cur.touched_run = run)
            + 0 * ((SELECT count(*) FROM mi) + (SELECT count(*) FROM mu))
     INTO n_new, n_late, n_skipped, n_merged;
@@ -490,6 +513,9 @@ DECLARE
     n_merged   bigint := 0;
     n_alerts   bigint;
     n_closed   bigint;
+    n_rows     bigint;             -- rows read, rejected ones included (part 921)
+    ev_rows    bigint;
+    n_rejected bigint;
 BEGIN
     b := churn.pipeline_begin(p_pipeline_id, p_run_id);
     p := b.p;
@@ -507,17 +533,23 @@ BEGIN
                                    WHERE q.pipeline_id = p.pipeline_id AND q.rebuild));
     IF full_read THEN
         n_new := NULL;              -- a full read does not count new rows
-        n_merged := churn.pipeline_merge_full(p, run, key);
+        SELECT f.n_merged, f.n_rows INTO n_merged, n_rows FROM churn.pipeline_merge_full(p, run, key) f;
     ELSE
-        SELECT q.n_new, q.n_merged INTO n_new, n_merged FROM churn.pipeline_merge_queue(p, run) q;
+        SELECT q.n_new, q.n_merged, q.n_new + q.n_rejected INTO n_new, n_merged, n_rows
+        FROM churn.pipeline_merge_queue(p, run) q;
     END IF;
     IF events_full THEN
-        SELECT e.n_skipped, e.n_merged INTO ev_skipped, ev_merged FROM churn.pipeline_merge_events_full(p, run) e;
+        SELECT e.n_skipped, e.n_merged, e.n_rows INTO ev_skipped, ev_merged, ev_rows
+        FROM churn.pipeline_merge_events_full(p, run) e;
     ELSIF p.events IS NOT NULL THEN
-        SELECT e.n_new, e.n_late, e.n_skipped, e.n_merged INTO ev_new, ev_late, ev_skipped, ev_merged
+        SELECT e.n_new, e.n_late, e.n_skipped, e.n_merged, e.n_new + e.n_skipped
+        INTO ev_new, ev_late, ev_skipped, ev_merged, ev_rows
         FROM churn.pipeline_merge_event_queue(p, run) e;
     END IF;
     n_merged := n_merged + coalesce(ev_merged, 0);
+    n_rows := n_rows + coalesce(ev_rows, 0);
+    -- rejected rows are kept aside; too many of them fail the run (part 921)
+    n_rejected := churn.pipeline_check_rejects(p, run, n_rows);
     -- outcomes first: an alert closed by a purchase frees the customer for a new one
     n_closed := churn.pipeline_close_outcomes(p, today);
     t1 := clock_timestamp();
@@ -545,18 +577,21 @@ BEGIN
         finish_ms = 1000 * extract(epoch FROM clock_timestamp() - t2),
         event_mode = CASE WHEN events_full THEN 'full' WHEN p.events IS NOT NULL THEN 'incremental' END,
         new_event_rows = ev_new, late_event_rows = ev_late, skipped_event_rows = ev_skipped,
-        model_used = (m.scorer).name, model_note = m.note, alerts_closed = n_closed
+        model_used = (m.scorer).name, model_note = m.note, alerts_closed = n_closed, rejected_rows = n_rejected
     WHERE run_id = run;
     PERFORM churn.pipeline_prune(p.pipeline_id);
     -- no pipeline name or customer data: any role can LISTEN
     PERFORM pg_notify('churn_refresh', 'refreshed');
+    IF n_rejected > 0 THEN
+        PERFORM pg_notify('churn_reject', 'rejected');
+    END IF;
     RETURN run;
 END
 $$;
 
 REVOKE EXECUTE ON FUNCTION churn.pipeline_prune(int),
     churn.pipeline_begin(int, bigint), churn.pipeline_merge_full(churn.pipeline, bigint, text),
-    churn.pipeline_merge_queue(churn.pipeline, bigint), churn.pipeline_read_events(int),
+    churn.pipeline_merge_queue(churn.pipeline, bigint),
     churn.pipeline_merge_events_full(churn.pipeline, bigint), churn.pipeline_merge_event_queue(churn.pipeline, bigint),
     churn.pipeline_models(churn.pipeline, date, boolean),
     churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.model, churn.model) FROM PUBLIC;

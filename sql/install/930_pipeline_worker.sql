@@ -233,8 +233,10 @@ BEGIN
     END IF;
     UPDATE churn.pipeline_run
     -- 57014 is also a pg_cancel_backend(): only the time limit is 'timed_out'
+    -- (0.3.0, part 922: the others 'cancelled')
     SET status = CASE WHEN sqlstate = '57014'
                            AND (message LIKE '%statement timeout%' OR message LIKE '%time limit%') THEN 'timed_out'
+                      WHEN sqlstate = '57014' THEN 'cancelled'
                       ELSE 'failed' END,
         finished_at = clock_timestamp(), error_code = sqlstate, error_message = message, error_detail = detail
     WHERE run_id = p_run_id;
