@@ -27,6 +27,8 @@ CREATE TABLE test_store_access.sales (customer_id text, ts timestamptz, amount n
 INSERT INTO test_store_access.sales
 SELECT 'c' || c, current_date - 20 - 10 * k + interval '12 hours', 25, 's' || (1 + c % 4)
 FROM generate_series(1, 400) c, generate_series(0, 9) k;
+-- a row the refresh rejects (churn.pipeline_rejects holds customer ids too)
+INSERT INTO test_store_access.sales VALUES ('c1', current_date - 5, 'NaN', 's1');
 SELECT pipeline FROM churn.create_pipeline('sa_chain', 'test_store_access.sales', model => 'sa_all',
                                            store_col => 'shop', start_at => '2100-01-01');
 SELECT status FROM churn.refresh('sa_chain');
