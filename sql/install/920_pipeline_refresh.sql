@@ -183,8 +183,8 @@ CREATE FUNCTION churn.pipeline_merge_queue(p churn.pipeline, run bigint, OUT n_n
 $$
 BEGIN
     WITH q AS (
-        DELETE FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND NOT q.rebuild
-        RETURNING q.customer_id, q.day, q.amount, q.xid, q.store
+        -- the captured rows, off the queue (part 932: batches unnested)
+        SELECT * FROM churn.pipeline_queue_take(p.pipeline_id)
     ), n AS (
         SELECT * FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.base_snapshot)
     ), d AS (
@@ -279,8 +279,8 @@ CREATE FUNCTION churn.pipeline_merge_event_queue(p churn.pipeline, run bigint, O
 $$
 BEGIN
     WITH q AS (
-        DELETE FROM churn.pipeline_event_queue q WHERE q.pipeline_id = p.pipeline_id AND NOT q.rebuild
-        RETURNING q.customer_id, q.day, q.kind, q.rating, q.xid
+        -- the captured events, off the queue (part 932: batches unnested)
+        SELECT * FROM churn.pipeline_event_queue_take(p.pipeline_id)
     ), n AS MATERIALIZED (
         SELECT q.customer_id, q.day, q.rating, churn.pipeline_event_check(q.day, q.kind, q.rating) AS kind
         FROM q WHERE NOT pg_visible_in_snapshot(q.xid, p.event_snapshot)
