@@ -96,6 +96,7 @@ static CaptureMark *Marks = NULL;
 static int	NMarks = 0;
 static int	MaxMarks = 0;
 static bool CallbacksRegistered = false;
+static MemoryContext WriteCxt = NULL;	/* CaptureWrite's, reset after each */
 
 /* Columns of churn.pipeline the trigger reads, in CaptureConfig order. */
 static const char *const PipelineColumns[] = {
@@ -487,6 +488,15 @@ QueueWriterInsert(QueueWriter *w, int32 pipeline_id, QueueBatch *batch)
 	}
 }
 
+/* Add a value to a batch array, built in cxt itself (no context of its own: the write's context goes at once). */
+static ArrayBuildState *
+BatchAccum(ArrayBuildState *state, Datum value, bool isnull, Oid type, MemoryContext cxt)
+{
+	if (state == NULL)
+		state = initArrayResult(type, cxt, false);
+	return accumArrayResult(state, value, isnull, type, cxt);
+}
+
 /* Add one buffered entry: a re-read request is written at once, a row goes to its pipeline's batch. */
 static void
 QueueWriterAdd(QueueWriter *w, const CaptureEntry *e)
@@ -513,11 +523,11 @@ QueueWriterAdd(QueueWriter *w, const CaptureEntry *e)
 		memset(b, 0, sizeof(*b));
 		b->pipeline_id = e->pipeline_id;
 	}
-	b->customers = accumArrayResult(b->customers, CStringGetTextDatum(e->customer), false, TEXTOID, cxt);
-	b->days = accumArrayResult(b->days, DateADTGetDatum(e->day), false, DATEOID, cxt);
-	b->values = accumArrayResult(b->values, Float8GetDatum(e->value), e->value_null, FLOAT8OID, cxt);
-	b->kinds = accumArrayResult(b->kinds, e->kind ? CStringGetTextDatum(e->kind) : (Datum) 0,
-								e->kind == NULL, TEXTOID, cxt);
+	b->customers = BatchAccum(b->customers, CStringGetTextDatum(e->customer), false, TEXTOID, cxt);
+	b->days = BatchAccum(b->days, DateADTGetDatum(e->day), false, DATEOID, cxt);
+	b->values = BatchAccum(b->values, Float8GetDatum(e->value), e->value_null, FLOAT8OID, cxt);
+	b->kinds = BatchAccum(b->kinds, e->kind ? CStringGetTextDatum(e->kind) : (Datum) 0,
+						  e->kind == NULL, TEXTOID, cxt);
 	if (++b->n == CAPTURE_BATCH_ROWS)
 		QueueWriterInsert(w, b->pipeline_id, b);
 }
@@ -577,19 +587,25 @@ CaptureStillServes(const CaptureEntry *e, CaptureCheck **checks, int *nchecks, i
 static void
 CaptureWrite(int64 start)
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "churn capture write",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	MemoryContext cxt;
+	MemoryContext oldcxt;
 	int			maxchecks = 8;
 	int			nchecks = 0;
-	CaptureCheck *checks = palloc(maxchecks * sizeof(CaptureCheck));
+	CaptureCheck *checks;
+
+	/* one context for every write of the session, emptied after each */
+	if (WriteCxt == NULL)
+		WriteCxt = AllocSetContextCreate(TopMemoryContext, "churn capture write", ALLOCSET_DEFAULT_SIZES);
+	cxt = WriteCxt;
+	oldcxt = MemoryContextSwitchTo(cxt);
+	checks = palloc(maxchecks * sizeof(CaptureCheck));
 
 	/* the extension dropped after the capture, in the same transaction: nothing to write to */
 	AcceptInvalidationMessages();
 	if (!Catalog.valid && !CaptureCatalogExists())
 	{
 		MemoryContextSwitchTo(oldcxt);
-		MemoryContextDelete(cxt);
+		MemoryContextReset(cxt);
 		NEntries = start;
 		return;
 	}
@@ -619,7 +635,7 @@ CaptureWrite(int64 start)
 			QueueWriterClose(&w);
 	}
 	MemoryContextSwitchTo(oldcxt);
-	MemoryContextDelete(cxt);
+	MemoryContextReset(cxt);
 	NEntries = start;
 	if (start == 0)
 		MemoryContextReset(StringCxt);
