@@ -1,7 +1,8 @@
 # Several workers per database (churn_warning.max_workers_per_database,
 # 0.3.0): with 2, a slow pipeline does not hold back another pipeline of the
 # same database, and never more than 2 refresh at once in it; with 1, the
-# other pipeline waits for the slow one, as before.
+# other pipeline waits for the slow one, as before; with more than
+# max_worker_processes has room for, the workers stay within it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -121,6 +122,32 @@ is( q1(q{
 		SELECT f.started_at >= s.finished_at FROM runs f, runs s
 		WHERE f.pipeline = 'fast2' AND s.pipeline = 'slow5'}),
 	't', 'with one worker per database it started only after the slow refresh ended');
+
+# --- within max_worker_processes: 3 slots (the launcher, logical
+# replication's launcher, one more) and generous churn settings: one
+# database worker at a time, and every pipeline still refreshed
+$node->append_conf('postgresql.conf', q{
+max_worker_processes = 3
+churn_warning.max_workers = 8
+churn_warning.max_workers_per_database = 8
+});
+$node->restart;
+make_pipeline('slow6', 3);
+make_pipeline('slow7', 3);
+make_pipeline('slow8', 3);
+($max_workers, $deadline) = (0, time() + 90);
+while (time() < $deadline)
+{
+	my ($workers, $done) = split /\|/, q1(q{
+		SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'churn_warning worker'),
+		       (SELECT count(*) FROM runs WHERE pipeline IN ('slow6', 'slow7', 'slow8') AND status = 'succeeded')});
+	$max_workers = $workers if $workers > $max_workers;
+	last if $done == 3;
+	usleep(100_000);
+}
+is(q1(q{SELECT count(*) FROM runs WHERE pipeline IN ('slow6', 'slow7', 'slow8') AND status = 'succeeded'}), '3',
+	'with one free worker slot the three pipelines were refreshed');
+is($max_workers, 1, 'by one database worker at a time');
 
 $node->stop;
 done_testing();
