@@ -15,14 +15,17 @@
  *	  user's type in SQL would run that user's code.
  *	- A column whose type is no longer on the list (ALTER TABLE ... TYPE)
  *	  makes the write fail with a clear error instead.
- *	- Only the two statements that read the pipeline row and write the
- *	  queue run as the extension's owner, with plain values as parameters,
- *	  a fixed search_path and inside a security-restricted operation.
+ *	- No SQL runs at all: the pipeline row is read directly through its
+ *	  primary key, and the captured rows are kept in memory and written to
+ *	  the queue by C code just before the transaction commits, in that
+ *	  transaction (capture_queue.c).  So no role switch is needed and
+ *	  nothing the writer defines (search_path, operators, triggers on the
+ *	  queue) takes part.
  *
  * It serves both relations of a pipeline: the purchase source (trigger
  * argument: the pipeline id) and, from 0.3.0, the optional events relation
  * (arguments: the pipeline id and 'events').  An INSERT queues (customer,
- * local day, amount) rows into churn.pipeline_queue, or (customer, local
+ * local day, amount, store) rows into churn.pipeline_queue, or (customer, local
  * day, kind, rating) rows into churn.pipeline_event_queue; an UPDATE that
  * changes the multiset of those rows, a DELETE of any row and a TRUNCATE
  * queue a request to re-read that whole relation.  Events are queued as
@@ -32,6 +35,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pipeline.h"
+#include "capture.h"
 #include "engagement.h"
 
 #include <math.h>
@@ -56,52 +60,11 @@
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(pipeline_capture);
+PG_FUNCTION_INFO_V1(pipeline_config_changed);
 PG_FUNCTION_INFO_V1(pipeline_check_columns);
 PG_FUNCTION_INFO_V1(pipeline_check_event_columns);
 PG_FUNCTION_INFO_V1(pipeline_event_check);
 PG_FUNCTION_INFO_V1(pipeline_check_store_column);
-
-/* Rows queued with one INSERT statement at most. */
-#define CAPTURE_BATCH_ROWS 10000
-
-/* The relation of a pipeline a capture trigger serves. */
-typedef enum CaptureStream
-{
-	CAPTURE_PURCHASES,			/* the source: churn.pipeline_queue */
-	CAPTURE_EVENTS				/* the events relation: churn.pipeline_event_queue */
-} CaptureStream;
-
-/* The pipeline row as the trigger needs it. */
-typedef struct CaptureConfig
-{
-	bool		found;
-	Oid			source;
-	char	   *customer_col;
-	char	   *ts_col;
-	char	   *amount_col;
-	char	   *ts_kind;
-	char	   *time_zone;
-	bool		trigger_capture;
-	Oid			events;			/* InvalidOid: no events relation */
-	char	   *event_customer_col;
-	char	   *event_ts_col;
-	char	   *event_kind_col;
-	char	   *event_rating_col;
-	char	   *event_ts_kind;
-	bool		event_trigger_capture;
-	char	   *store_col;		/* NULL: the pipeline has no store column */
-} CaptureConfig;
-
-/* One source row reduced to what a pipeline keeps. */
-typedef struct CaptureRow
-{
-	char	   *customer;		/* NULL when the customer is NULL */
-	bool		day_null;
-	DateADT		day;
-	char	   *kind;			/* events: the kind; purchases: the store (NULL when NULL or none) */
-	bool		value_null;
-	float8		value;			/* the amount, or the event's rating */
-} CaptureRow;
 
 /* Reads source rows and converts them; set up once per statement. */
 typedef struct CaptureReader
@@ -118,16 +81,6 @@ typedef struct CaptureReader
 	FmgrInfo	kind_out;
 	text	   *time_zone;
 } CaptureReader;
-
-/* Rows of one queue INSERT, as arrays. */
-typedef struct CaptureBatch
-{
-	ArrayBuildState *customers;
-	ArrayBuildState *days;
-	ArrayBuildState *kinds;
-	ArrayBuildState *values;
-	int			n;
-} CaptureBatch;
 
 /* Is the type in the list? */
 static bool
@@ -372,57 +325,6 @@ pipeline_event_check(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(EngagementKindNames[code]));
 }
 
-/* Read the pipeline's row as the extension's owner. */
-static CaptureConfig
-CaptureLoadConfig(int32 pipeline_id)
-{
-	CaptureConfig cfg;
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(pipeline_id)};
-	ChurnPrivilegeSwitch sw;
-
-	memset(&cfg, 0, sizeof(cfg));
-	ChurnBecomeExtensionOwner(&sw);
-	if (SPI_execute_with_args("SELECT source::pg_catalog.oid, customer_col::pg_catalog.text, "
-							  "ts_col::pg_catalog.text, amount_col::pg_catalog.text, ts_kind, time_zone, "
-							  "capture OPERATOR(pg_catalog.=) 'trigger', events::pg_catalog.oid, "
-							  "event_customer_col::pg_catalog.text, event_ts_col::pg_catalog.text, "
-							  "event_kind_col::pg_catalog.text, event_rating_col::pg_catalog.text, "
-							  "event_ts_kind, event_capture OPERATOR(pg_catalog.=) 'trigger', "
-							  "store_col::pg_catalog.text "
-							  "FROM churn.pipeline WHERE pipeline_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "pipeline look-up failed");
-	if (SPI_processed == 1)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		d;
-
-		cfg.found = true;
-		cfg.source = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		cfg.customer_col = SPI_getvalue(tup, desc, 2);
-		cfg.ts_col = SPI_getvalue(tup, desc, 3);
-		cfg.amount_col = SPI_getvalue(tup, desc, 4);
-		cfg.ts_kind = SPI_getvalue(tup, desc, 5);
-		cfg.time_zone = SPI_getvalue(tup, desc, 6);
-		cfg.trigger_capture = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
-		d = SPI_getbinval(tup, desc, 8, &isnull);
-		cfg.events = isnull ? InvalidOid : DatumGetObjectId(d);
-		cfg.event_customer_col = SPI_getvalue(tup, desc, 9);
-		cfg.event_ts_col = SPI_getvalue(tup, desc, 10);
-		cfg.event_kind_col = SPI_getvalue(tup, desc, 11);
-		cfg.event_rating_col = SPI_getvalue(tup, desc, 12);
-		cfg.event_ts_kind = SPI_getvalue(tup, desc, 13);
-		d = SPI_getbinval(tup, desc, 14, &isnull);
-		cfg.event_trigger_capture = !isnull && DatumGetBool(d);
-		cfg.store_col = SPI_getvalue(tup, desc, 15);
-	}
-	ChurnRestorePrivileges(&sw);
-	return cfg;
-}
-
 /* A text value of a built-in type; char(n) loses its padding, as the cast to text does. */
 static char *
 CaptureText(FmgrInfo *out, Oid type, Datum d)
@@ -504,103 +406,30 @@ CaptureRewind(Tuplestorestate *store)
 	tuplestore_rescan(store);
 }
 
-/*
- * Write a batch of rows to the stream's queue (or, with batch NULL, a
- * re-read request) as the extension's owner.
- */
+/* Keep the purchases or events of an INSERT for the queue (written at commit). */
 static void
-CaptureEnqueue(int32 pipeline_id, CaptureStream stream, CaptureBatch *batch)
-{
-	ChurnPrivilegeSwitch sw;
-	bool		events = stream == CAPTURE_EVENTS;
-	Oid			argtypes[5] = {INT4OID, TEXTARRAYOID, DATEARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID};
-	Datum		args[5];
-	int			nargs = 1;
-	const char *sql;
-	int			ret;
-
-	args[0] = Int32GetDatum(pipeline_id);
-	if (batch == NULL)
-		sql = events ? "INSERT INTO churn.pipeline_event_queue (pipeline_id, rebuild) VALUES ($1, true)" :
-			"INSERT INTO churn.pipeline_queue (pipeline_id, rebuild) VALUES ($1, true)";
-	else
-	{
-		args[1] = makeArrayResult(batch->customers, CurrentMemoryContext);
-		args[2] = makeArrayResult(batch->days, CurrentMemoryContext);
-		args[3] = makeArrayResult(batch->values, CurrentMemoryContext);
-		nargs = 4;
-		if (batch->kinds != NULL)
-		{
-			args[4] = makeArrayResult(batch->kinds, CurrentMemoryContext);
-			nargs = 5;
-		}
-		sql = events ?
-			"INSERT INTO churn.pipeline_event_queue (pipeline_id, customer_id, day, rating, kind) "
-			"SELECT $1, u.c, u.d, u.r, u.k FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-			"pg_catalog.unnest($4), pg_catalog.unnest($5)) u(c, d, r, k)" :
-			nargs == 5 ?
-			"INSERT INTO churn.pipeline_queue (pipeline_id, customer_id, day, amount, store) "
-			"SELECT $1, u.c, u.d, u.a, u.s FROM ROWS FROM (pg_catalog.unnest($2), "
-			"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5)) u(c, d, a, s)" :
-			"INSERT INTO churn.pipeline_queue (pipeline_id, customer_id, day, amount) "
-			"SELECT $1, u.c, u.d, u.a FROM ROWS FROM (pg_catalog.unnest($2), "
-			"pg_catalog.unnest($3), pg_catalog.unnest($4)) u(c, d, a)";
-	}
-	ChurnBecomeExtensionOwner(&sw);
-	ret = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not write the pipeline queue: %d", ret);
-	ChurnRestorePrivileges(&sw);
-}
-
-/* Queue the purchases or events of an INSERT, in batches. */
-static void
-CaptureInserted(int32 pipeline_id, CaptureStream stream, CaptureReader *rd, Tuplestorestate *store,
-				TupleDesc desc)
+CaptureInserted(int32 pipeline_id, CaptureStream stream, Oid relid, CaptureReader *rd,
+				Tuplestorestate *store, TupleDesc desc)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "churn capture batch",
-													ALLOCSET_DEFAULT_SIZES);
-	MemoryContext oldcxt = MemoryContextSwitchTo(batch_cxt);
-	CaptureBatch batch;
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "churn capture row",
+												  ALLOCSET_SMALL_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(row_cxt);
 
-	memset(&batch, 0, sizeof(batch));
 	CaptureRewind(store);
-	for (;;)
+	while (tuplestore_gettupleslot(store, true, false, slot))
 	{
-		bool		more = tuplestore_gettupleslot(store, true, false, slot);
 		CaptureRow	row;
 
 		CHECK_FOR_INTERRUPTS();
-		if (more)
-		{
-			CaptureConvert(rd, slot, &row);
-			/* rows without a customer or a time are not purchases or events */
-			if (row.customer != NULL && !row.day_null)
-			{
-				batch.customers = accumArrayResult(batch.customers, CStringGetTextDatum(row.customer), false,
-												   TEXTOID, batch_cxt);
-				batch.days = accumArrayResult(batch.days, DateADTGetDatum(row.day), false, DATEOID, batch_cxt);
-				if (rd->kind_att != InvalidAttrNumber)
-					batch.kinds = accumArrayResult(batch.kinds,
-												   row.kind ? CStringGetTextDatum(row.kind) : (Datum) 0,
-												   row.kind == NULL, TEXTOID, batch_cxt);
-				batch.values = accumArrayResult(batch.values, Float8GetDatum(row.value), row.value_null,
-												FLOAT8OID, batch_cxt);
-				batch.n++;
-			}
-		}
-		if (batch.n > 0 && (!more || batch.n >= CAPTURE_BATCH_ROWS))
-		{
-			CaptureEnqueue(pipeline_id, stream, &batch);
-			MemoryContextReset(batch_cxt);
-			memset(&batch, 0, sizeof(batch));
-		}
-		if (!more)
-			break;
+		CaptureConvert(rd, slot, &row);
+		/* rows without a customer or a time are not purchases or events */
+		if (row.customer != NULL && !row.day_null)
+			CaptureBufferRow(pipeline_id, stream, relid, &row);
+		MemoryContextReset(row_cxt);
 	}
 	MemoryContextSwitchTo(oldcxt);
-	MemoryContextDelete(batch_cxt);
+	MemoryContextDelete(row_cxt);
 	ExecDropSingleTupleTableSlot(slot);
 }
 
@@ -708,17 +537,6 @@ CaptureTriggerStream(FunctionCallInfo fcinfo)
 	return CAPTURE_PURCHASES;
 }
 
-/* Is the trigger still the pipeline's capture of this relation (not one left on another table, nor of a pipeline that re-reads it anyway)? */
-static bool
-CaptureServes(CaptureConfig *cfg, CaptureStream stream, Oid relid)
-{
-	if (!cfg->found)
-		return false;
-	if (stream == CAPTURE_PURCHASES)
-		return cfg->source == relid && cfg->trigger_capture;
-	return OidIsValid(cfg->events) && cfg->events == relid && cfg->event_trigger_capture;
-}
-
 /* Check the columns of the relation a trigger serves and set up their reader. */
 static void
 CaptureSetUp(CaptureConfig *cfg, CaptureStream stream, Oid relid, CaptureReader *rd)
@@ -753,7 +571,8 @@ CaptureSetUp(CaptureConfig *cfg, CaptureStream stream, Oid relid, CaptureReader 
 /*
  * The statement trigger on a pipeline source or events relation (installed
  * by churn.create_pipeline; its arguments are the pipeline id, and
- * 'events' on the events relation).
+ * 'events' on the events relation).  It runs no SQL: what it captures is
+ * written to the queue when the transaction commits (capture_queue.c).
  */
 Datum
 pipeline_capture(PG_FUNCTION_ARGS)
@@ -764,26 +583,30 @@ pipeline_capture(PG_FUNCTION_ARGS)
 	Oid			relid = RelationGetRelid(trig->tg_relation);
 	TupleDesc	desc = RelationGetDescr(trig->tg_relation);
 	int32		pipeline_id = pg_strtoint32(trig->tg_trigger->tgargs[0]);
-	CaptureConfig cfg;
-	CaptureReader rd;
+	CaptureCacheEntry *ce;
+	CaptureReader *rd;
 	bool		rebuild = false;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	cfg = CaptureLoadConfig(pipeline_id);
-	if (!CaptureServes(&cfg, stream, relid))
-	{
-		SPI_finish();
+	ce = CaptureCacheLookup(pipeline_id, stream, relid);
+	if (!ce->serves)
 		return PointerGetDatum(NULL);
-	}
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
 		rebuild = true;
 	else
 	{
-		CaptureSetUp(&cfg, stream, relid, &rd);
+		if (ce->reader == NULL)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(CaptureCacheContext());
+
+			rd = palloc(sizeof(CaptureReader));
+			CaptureSetUp(&ce->cfg, stream, relid, rd);
+			ce->reader = rd;
+			MemoryContextSwitchTo(oldcxt);
+		}
+		rd = (CaptureReader *) ce->reader;
 		if (TRIGGER_FIRED_BY_INSERT(ev))
-			CaptureInserted(pipeline_id, stream, &rd, trig->tg_newtable, desc);
+			CaptureInserted(pipeline_id, stream, relid, rd, trig->tg_newtable, desc);
 		else if (TRIGGER_FIRED_BY_DELETE(ev))
 		{
 			TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
@@ -793,11 +616,28 @@ pipeline_capture(PG_FUNCTION_ARGS)
 			ExecDropSingleTupleTableSlot(slot);
 		}
 		else if (TRIGGER_FIRED_BY_UPDATE(ev))
-			rebuild = CaptureUpdateChanges(&rd, trig, desc);
+			rebuild = CaptureUpdateChanges(rd, trig, desc);
 	}
 	if (rebuild)
-		CaptureEnqueue(pipeline_id, stream, NULL);
-	SPI_finish();
+		CaptureBufferRebuild(pipeline_id, stream, relid);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * The statement trigger on churn.pipeline: every change of it reaches the
+ * capture triggers' caches (in this backend at the next command, in the
+ * others once committed) as a relcache invalidation of the empty table
+ * churn.pipeline_capture_signal (one of churn.pipeline itself would make
+ * every cached plan that reads it be planned again).
+ */
+Datum
+pipeline_config_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("churn.pipeline_config_changed is a trigger function")));
+	CaptureSignalConfigChange();
 	return PointerGetDatum(NULL);
 }
 

@@ -15,6 +15,13 @@
  * goes on with the next pipeline.  Each pipeline runs at most once per pass,
  * so other databases get their turn.
  *
+ * From 0.3.0 a database may have several workers at once
+ * (churn_warning.max_workers_per_database).  Each registers in a shared
+ * worker entry and claims the pipeline it runs there, so two workers never
+ * pick the same one; before a refresh it tells the launcher when the next
+ * pipeline nobody has claimed falls due, so that another worker can start
+ * for it while this refresh goes on.
+ *
  *-------------------------------------------------------------------------
  */
 #include "churn_warning.h"
@@ -33,8 +40,10 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
@@ -53,7 +62,10 @@
 /* Name of the worker's database, for log lines. */
 static char *DbWorkerDatabase = NULL;
 
-/* Worker exit: clear our pid from the database's slot. */
+/* This worker's shared entry, or NULL. */
+static ChurnWorkerEntry *MyWorkerEntry = NULL;
+
+/* Worker exit: free our entry; the slot shows another of the database's workers, if any. */
 static void
 DbWorkerExit(int code, Datum arg)
 {
@@ -61,10 +73,81 @@ DbWorkerExit(int code, Datum arg)
 	ChurnDbSlot *slot;
 
 	LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
+	if (MyWorkerEntry != NULL)
+		memset(MyWorkerEntry, 0, sizeof(ChurnWorkerEntry));
+	MyWorkerEntry = NULL;
 	slot = FindSlot(dboid, false);
 	if (slot != NULL && slot->worker_pid == MyProcPid)
+	{
 		slot->worker_pid = 0;
+		for (int i = 0; i < CHURN_MAX_DB_WORKERS; i++)
+			if (ChurnShared->workers[i].dboid == dboid && ChurnShared->workers[i].pid != 0)
+				slot->worker_pid = ChurnShared->workers[i].pid;
+	}
 	LWLockRelease(ChurnShared->lock);
+}
+
+/* Take a free worker entry and show us in the database's slot; false when all entries are taken. */
+static bool
+DbWorkerRegister(Oid dboid)
+{
+	ChurnDbSlot *slot;
+
+	LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < CHURN_MAX_DB_WORKERS && MyWorkerEntry == NULL; i++)
+		if (ChurnShared->workers[i].dboid == InvalidOid)
+		{
+			MyWorkerEntry = &ChurnShared->workers[i];
+			memset(MyWorkerEntry, 0, sizeof(ChurnWorkerEntry));
+			MyWorkerEntry->dboid = dboid;
+			MyWorkerEntry->pid = MyProcPid;
+		}
+	slot = FindSlot(dboid, true);
+	if (slot != NULL && MyWorkerEntry != NULL)
+		slot->worker_pid = MyProcPid;
+	LWLockRelease(ChurnShared->lock);
+	return MyWorkerEntry != NULL;
+}
+
+/* Claim a pipeline for this worker (0: release); false when another worker of the database holds it. */
+static bool
+ClaimPipeline(int32 pipeline_id)
+{
+	bool		ok = true;
+
+	LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < CHURN_MAX_DB_WORKERS && pipeline_id != 0; i++)
+	{
+		ChurnWorkerEntry *other = &ChurnShared->workers[i];
+
+		if (other != MyWorkerEntry && other->dboid == MyDatabaseId && other->pid != 0 &&
+			other->pipeline_id == pipeline_id)
+			ok = false;
+	}
+	if (ok)
+		MyWorkerEntry->pipeline_id = pipeline_id;
+	LWLockRelease(ChurnShared->lock);
+	return ok;
+}
+
+/* The pipelines the workers of this database have claimed (with_mine: ours too), as an int[]. */
+static Datum
+ClaimedPipelines(bool with_mine)
+{
+	Datum		ids[CHURN_MAX_DB_WORKERS];
+	int			n = 0;
+
+	LWLockAcquire(ChurnShared->lock, LW_SHARED);
+	for (int i = 0; i < CHURN_MAX_DB_WORKERS; i++)
+	{
+		ChurnWorkerEntry *other = &ChurnShared->workers[i];
+
+		if ((with_mine || other != MyWorkerEntry) && other->dboid == MyDatabaseId && other->pid != 0 &&
+			other->pipeline_id != 0)
+			ids[n++] = Int32GetDatum(other->pipeline_id);
+	}
+	LWLockRelease(ChurnShared->lock);
+	return PointerGetDatum(construct_array(ids, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
 
 /* Record when the launcher should look at this database again. */
@@ -164,15 +247,9 @@ PipelinesInstalled(void)
 static void
 PublishRun(int64 run_id, int64 limit_ms)
 {
-	ChurnDbSlot *slot;
-
 	LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
-	slot = FindSlot(MyDatabaseId, false);
-	if (slot != NULL)
-	{
-		slot->run_id = limit_ms > 0 ? run_id : 0;
-		slot->run_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), limit_ms);
-	}
+	MyWorkerEntry->run_id = limit_ms > 0 ? run_id : 0;
+	MyWorkerEntry->run_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), limit_ms);
 	LWLockRelease(ChurnShared->lock);
 }
 
@@ -204,7 +281,10 @@ ClearOverrunRun(int64 run_id)
 	LWLockRelease(ChurnShared->lock);
 }
 
-/* Find the first due pipeline not yet handled in this pass; its name is copied into cxt. */
+/*
+ * Find and claim the first due pipeline not yet handled in this pass nor
+ * claimed by another worker of the database; its name is copied into cxt.
+ */
 static bool
 NextDuePipeline(List *handled, MemoryContext cxt, int32 *pipeline_id, char **name, int64 *limit_ms)
 {
@@ -225,7 +305,7 @@ NextDuePipeline(List *handled, MemoryContext cxt, int32 *pipeline_id, char **nam
 		Datum		d;
 
 		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		if (isnull || list_member_int(handled, id))
+		if (isnull || list_member_int(handled, id) || !ClaimPipeline(id))
 			continue;
 		found = true;
 		*pipeline_id = id;
@@ -373,6 +453,73 @@ ExecuteRun(int32 pipeline_id, int64 run_id, const char *name, int64 limit_ms, Me
 	FreeErrorData(edata);
 }
 
+/*
+ * When the next pipeline that no worker of the database has claimed falls
+ * due (with_mine: ours counts as claimed); false when none is active.
+ * Runs inside a step.
+ */
+static bool
+NextDueUnclaimed(bool with_mine, TimestampTz *next)
+{
+	Oid			argtypes[1] = {INT4ARRAYOID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		d;
+
+	values[0] = ClaimedPipelines(with_mine);
+	d = QueryValue("SELECT churn.pipeline_next_due($1)", 1, argtypes, values, &isnull);
+	if (!isnull)
+		*next = DatumGetTimestampTz(d);
+	return !isnull;
+}
+
+/*
+ * Before a refresh: move the database's next look to when the next
+ * unclaimed pipeline falls due, so the launcher can start another worker
+ * for it meanwhile (churn_warning.max_workers_per_database > 1).
+ */
+static void
+AnnounceNextDue(MemoryContext cxt)
+{
+	volatile TimestampTz next = 0;
+	volatile bool have_next = false;
+
+	PG_TRY();
+	{
+		TimestampTz found;
+
+		StepBegin("churn_warning: looking for more due pipelines");
+		have_next = NextDueUnclaimed(true, &found);
+		next = found;
+		StepEnd();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = StepCatch(cxt);
+
+		ereport(LOG,
+				(errmsg("churn_warning could not look for more due pipelines: %s", edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	if (have_next)
+	{
+		TimestampTz earliest = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CHURN_MIN_RECHECK_MS);
+		ChurnDbSlot *slot;
+		Latch	   *latch;
+
+		LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
+		slot = FindSlot(MyDatabaseId, false);
+		if (slot != NULL)
+			slot->next_check = Max(next, earliest);
+		latch = ChurnShared->launcher_latch;
+		LWLockRelease(ChurnShared->lock);
+		if (latch != NULL)
+			SetLatch(latch);
+	}
+}
+
 /* One pass over the database's due pipelines; returns when to look again. */
 static TimestampTz
 DbWorkerPass(MemoryContext cxt)
@@ -438,22 +585,21 @@ DbWorkerPass(MemoryContext cxt)
 
 		if (!StartRun(pipeline_id, name, cxt, &run_id))
 		{
+			(void) ClaimPipeline(0);
 			skipped = true;
 			continue;
 		}
+		if (ChurnMaxWorkersPerDatabase > 1)
+			AnnounceNextDue(cxt);
 		PublishRun(run_id, limit_ms);
 		ExecuteRun(pipeline_id, run_id, name, limit_ms, cxt);
 		PublishRun(0, 0);
+		(void) ClaimPipeline(0);
 	}
 
 	MemoryContextSwitchTo(cxt);
 	StepBegin("churn_warning: finishing");
-	d = QueryValue("SELECT churn.pipeline_next_due()", 0, NULL, NULL, &isnull);
-	if (!isnull)
-	{
-		next = DatumGetTimestampTz(d);
-		have_next = true;
-	}
+	have_next = NextDueUnclaimed(false, &next);
 	StepEnd();
 	MemoryContextSwitchTo(cxt);
 
@@ -474,7 +620,6 @@ churn_warning_db_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
 	MemoryContext cxt;
-	ChurnDbSlot *slot;
 	TimestampTz next;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -482,12 +627,13 @@ churn_warning_db_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	IsChurnDbWorker = true;
 
-	LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
-	slot = FindSlot(dboid, true);
-	if (slot != NULL)
-		slot->worker_pid = MyProcPid;
-	LWLockRelease(ChurnShared->lock);
 	before_shmem_exit(DbWorkerExit, ObjectIdGetDatum(dboid));
+	if (!DbWorkerRegister(dboid))
+	{
+		ereport(LOG,
+				(errmsg("churn_warning worker for database %u found no free worker entry", dboid)));
+		proc_exit(0);
+	}
 
 	/* bootstrap superuser; the SQL side runs each refresh as its pipeline's owner */
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);

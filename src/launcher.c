@@ -7,7 +7,12 @@
  * shared_preload_libraries.  It connects to no database: every naptime (or
  * sooner, when a slot is due or a backend asks for it) it reads pg_database
  * and starts a short-lived worker (dbworker.c) for each database that is
- * due, at most churn_warning.max_workers at a time, earliest due first.
+ * due, at most churn_warning.max_workers at a time (and within
+ * max_worker_processes), earliest due first.  From 0.3.0 a database may
+ * have up to churn_warning.max_workers_per_database workers: a worker that
+ * claims a pipeline moves its database's next_check to when the next
+ * unclaimed pipeline falls due, and the launcher starts another worker for
+ * it then if the database has fewer than that many.
  *
  * The launcher owns the slots' running flag and the handles of the workers
  * it started; a worker that exits without reporting when its database is due
@@ -48,8 +53,9 @@
 /* Longest wait before retrying a database whose workers keep dying without reporting. */
 #define CHURN_LOST_WORKER_MAX_RETRY_MS 300000
 
-/* Launcher-local handles of the workers it started, by slot index. */
-static BackgroundWorkerHandle *LauncherHandles[CHURN_WORKER_SLOTS];
+/* Launcher-local handles of the workers it started, and the index of their database's slot. */
+static BackgroundWorkerHandle *LauncherHandles[CHURN_MAX_DB_WORKERS];
+static int	LauncherHandleSlot[CHURN_MAX_DB_WORKERS];
 
 /* Launcher exit: stop advertising our latch. */
 static void
@@ -131,48 +137,59 @@ SyncSlots(List *dbs, bool *full_warned)
 	*full_warned = full;
 }
 
-/* Notice which of our workers have exited; returns how many still run. */
+/*
+ * Notice which of our workers have exited and count each database's
+ * workers: those we started and have not seen exit, or those registered in
+ * the shared worker entries (which covers workers of an earlier launcher),
+ * whichever is more; log those that exited before reporting their pass.
+ * Returns how many run in all.
+ */
 static int
 ReapWorkers(void)
 {
-	bool		stopped[CHURN_WORKER_SLOTS];
+	int			started[CHURN_WORKER_SLOTS];
+	int			stopped[CHURN_WORKER_SLOTS];
 	int			nrunning = 0;
 	int			i;
 
-	for (i = 0; i < CHURN_WORKER_SLOTS; i++)
+	memset(started, 0, sizeof(started));
+	memset(stopped, 0, sizeof(stopped));
+	for (i = 0; i < CHURN_MAX_DB_WORKERS; i++)
 	{
 		pid_t		pid;
 
-		stopped[i] = false;
-		if (LauncherHandles[i] != NULL &&
-			GetBackgroundWorkerPid(LauncherHandles[i], &pid) == BGWH_STOPPED)
+		if (LauncherHandles[i] == NULL)
+			continue;
+		if (GetBackgroundWorkerPid(LauncherHandles[i], &pid) == BGWH_STOPPED)
 		{
+			stopped[LauncherHandleSlot[i]]++;
 			pfree(LauncherHandles[i]);
 			LauncherHandles[i] = NULL;
-			stopped[i] = true;
 		}
+		else
+			started[LauncherHandleSlot[i]]++;
 	}
 
 	LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < CHURN_WORKER_SLOTS; i++)
 	{
 		ChurnDbSlot *slot = &ChurnShared->slots[i];
+		int			registered = 0;
 
-		if (!slot->running)
+		if (slot->dboid == InvalidOid)
 			continue;
-		/* a worker started by an earlier launcher is known only by its pid */
-		if (stopped[i] || (LauncherHandles[i] == NULL && slot->worker_pid == 0))
-		{
-			slot->running = false;
-			/* it exited without reporting its pass: its own error is in the log */
-			if (stopped[i] && slot->lost > 0)
-				ereport(LOG,
-						(errmsg("churn_warning worker for database %u exited before finishing its pass",
-								slot->dboid),
-						 errhint("The worker's own error (could not connect, out of memory, ...) is logged just before; a refresh it was running is recorded as interrupted by the next worker. The launcher retries with backoff.")));
-		}
-		else
-			nrunning++;
+		for (int w = 0; w < CHURN_MAX_DB_WORKERS; w++)
+			if (ChurnShared->workers[w].dboid == slot->dboid && ChurnShared->workers[w].pid != 0)
+				registered++;
+		slot->nworkers = Max(started[i], registered);
+		slot->running = slot->nworkers > 0;
+		nrunning += slot->nworkers;
+		/* one exited without reporting its pass: its own error is in the log */
+		if (stopped[i] > 0 && slot->lost > 0)
+			ereport(LOG,
+					(errmsg("churn_warning worker for database %u exited before finishing its pass",
+							slot->dboid),
+					 errhint("The worker's own error (could not connect, out of memory, ...) is logged just before; a refresh it was running is recorded as interrupted by the next worker. The launcher retries with backoff.")));
 	}
 	LWLockRelease(ChurnShared->lock);
 	return nrunning;
@@ -217,7 +234,7 @@ StartDueWorkers(int nrunning, MemoryContext cxt, bool *register_warned)
 	long		timeout = ChurnNaptime * 1000L;
 	int			i;
 
-	while (ChurnEnabled && nrunning < ChurnMaxWorkers)
+	while (ChurnEnabled && nrunning < ChurnWorkerCap())
 	{
 		int			best = -1;
 		TimestampTz best_due = 0;
@@ -226,6 +243,7 @@ StartDueWorkers(int nrunning, MemoryContext cxt, bool *register_warned)
 		ChurnDbSlot *slot;
 		MemoryContext oldcxt;
 		bool		ok;
+		int			h;
 
 		LWLockAcquire(ChurnShared->lock, LW_SHARED);
 		for (i = 0; i < CHURN_WORKER_SLOTS; i++)
@@ -233,7 +251,7 @@ StartDueWorkers(int nrunning, MemoryContext cxt, bool *register_warned)
 			ChurnDbSlot *cand = &ChurnShared->slots[i];
 			TimestampTz due;
 
-			if (cand->dboid == InvalidOid || cand->running)
+			if (cand->dboid == InvalidOid || cand->nworkers >= ChurnMaxWorkersPerDatabase)
 				continue;
 			due = cand->wake_requested ? 0 : cand->next_check;
 			if (due <= now && (best < 0 || due < best_due))
@@ -248,6 +266,10 @@ StartDueWorkers(int nrunning, MemoryContext cxt, bool *register_warned)
 		if (best < 0)
 			break;
 
+		for (h = 0; h < CHURN_MAX_DB_WORKERS && LauncherHandles[h] != NULL; h++)
+			;
+		if (h == CHURN_MAX_DB_WORKERS)
+			break;
 		oldcxt = MemoryContextSwitchTo(cxt);
 		ok = LaunchDbWorker(dboid, &handle);
 		MemoryContextSwitchTo(oldcxt);
@@ -266,12 +288,14 @@ StartDueWorkers(int nrunning, MemoryContext cxt, bool *register_warned)
 		LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
 		slot = &ChurnShared->slots[best];
 		slot->running = true;
+		slot->nworkers++;
 		slot->wake_requested = false;
 		/* the worker overwrites this; if it dies first, retry with backoff */
 		slot->next_check = TimestampTzPlusMilliseconds(now, LostWorkerRetryMs(slot->lost));
 		slot->lost++;
 		LWLockRelease(ChurnShared->lock);
-		LauncherHandles[best] = handle;
+		LauncherHandles[h] = handle;
+		LauncherHandleSlot[h] = best;
 		nrunning++;
 		elog(DEBUG1, "churn_warning launcher started a worker for database %u", dboid);
 	}
@@ -285,7 +309,8 @@ StartDueWorkers(int nrunning, MemoryContext cxt, bool *register_warned)
 	{
 		ChurnDbSlot *slot = &ChurnShared->slots[i];
 
-		if (slot->dboid == InvalidOid || slot->running || slot->wake_requested)
+		if (slot->dboid == InvalidOid || slot->nworkers >= ChurnMaxWorkersPerDatabase ||
+			slot->wake_requested)
 			continue;
 		if (slot->next_check > now)
 		{
@@ -312,14 +337,15 @@ EndOverdueRuns(long timeout)
 	int			i;
 
 	LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < CHURN_WORKER_SLOTS; i++)
+	for (i = 0; i < CHURN_MAX_DB_WORKERS; i++)
 	{
-		ChurnDbSlot *slot = &ChurnShared->slots[i];
+		ChurnWorkerEntry *worker = &ChurnShared->workers[i];
+		ChurnDbSlot *slot;
 		TimestampTz end;
 
-		if (slot->dboid == InvalidOid || slot->worker_pid == 0 || slot->run_id == 0)
+		if (worker->dboid == InvalidOid || worker->pid == 0 || worker->run_id == 0)
 			continue;
-		end = TimestampTzPlusMilliseconds(slot->run_deadline, CHURN_TIME_LIMIT_GRACE_MS);
+		end = TimestampTzPlusMilliseconds(worker->run_deadline, CHURN_TIME_LIMIT_GRACE_MS);
 		if (end > now)
 		{
 			timeout = Min(timeout, Max((long) ((end - now + 999) / 1000), 1));
@@ -327,16 +353,19 @@ EndOverdueRuns(long timeout)
 		}
 		ereport(LOG,
 				(errmsg("churn_warning launcher is ending pipeline run %lld in database %u: it overstayed its time limit",
-						(long long) slot->run_id, slot->dboid),
+						(long long) worker->run_id, worker->dboid),
 				 errhint("The run is recorded as timed_out and counts as a failure of its pipeline.")));
-		if (kill(slot->worker_pid, SIGTERM) == 0)
+		slot = FindSlot(worker->dboid, false);
+		if (kill(worker->pid, SIGTERM) == 0 && slot != NULL)
 		{
-			slot->overrun_run_id = slot->run_id;
+			/* one run to record per database at a time; another is marked interrupted */
+			if (slot->overrun_run_id == 0)
+				slot->overrun_run_id = worker->run_id;
 			/* a deliberate end: the next worker may start at once */
 			slot->lost = 0;
 			slot->next_check = now;
 		}
-		slot->run_id = 0;
+		worker->run_id = 0;
 	}
 	LWLockRelease(ChurnShared->lock);
 	return timeout;
@@ -371,7 +400,7 @@ churn_warning_launcher_main(Datum main_arg)
 	LWLockAcquire(ChurnShared->lock, LW_EXCLUSIVE);
 	ChurnShared->launcher_pid = MyProcPid;
 	ChurnShared->launcher_latch = MyLatch;
-	/* workers of a previous launcher still count until they exit */
+	/* workers of a previous launcher still count until they exit (ReapWorkers counts them) */
 	for (i = 0; i < CHURN_WORKER_SLOTS; i++)
 		ChurnShared->slots[i].running = (ChurnShared->slots[i].worker_pid != 0);
 	LWLockRelease(ChurnShared->lock);
@@ -379,8 +408,9 @@ churn_warning_launcher_main(Datum main_arg)
 
 	ereport(LOG,
 			(errmsg("churn_warning launcher started"),
-			 errdetail("naptime %d s, max_workers %d, enabled %s",
-					   ChurnNaptime, ChurnMaxWorkers, ChurnEnabled ? "on" : "off")));
+			 errdetail("naptime %d s, max_workers %d, max_workers_per_database %d, enabled %s",
+					   ChurnNaptime, ChurnMaxWorkers, ChurnMaxWorkersPerDatabase,
+					   ChurnEnabled ? "on" : "off")));
 	was_enabled = ChurnEnabled;
 	was_naptime = ChurnNaptime;
 	was_max_workers = ChurnMaxWorkers;

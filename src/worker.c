@@ -25,6 +25,7 @@
 #include <limits.h>
 
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -44,6 +45,7 @@ PG_FUNCTION_INFO_V1(pipeline_limits);
 int			ChurnNaptime = 10;
 bool		ChurnEnabled = true;
 int			ChurnMaxWorkers = 2;
+int			ChurnMaxWorkersPerDatabase = 1;
 int			ChurnMaxPipelinesPerRole = 20;
 int			ChurnMinSchedule = 1;
 int			ChurnMaxTimeLimit = 21600;
@@ -133,7 +135,15 @@ ChurnWorkerInit(void)
 							"Most churn_warning database workers running at once.",
 							NULL,
 							&ChurnMaxWorkers,
-							2, 1, 64,
+							2, 1, CHURN_MAX_DB_WORKERS,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("churn_warning.max_workers_per_database",
+							"Most churn_warning workers running at once for one database.",
+							"Each refreshes other pipelines, so one long refresh does not hold back the rest.",
+							&ChurnMaxWorkersPerDatabase,
+							1, 1, CHURN_MAX_DB_WORKERS,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
@@ -190,6 +200,13 @@ ChurnWorkerInit(void)
 	worker.bgw_main_arg = (Datum) 0;
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
+}
+
+/* Most database workers at once: churn_warning.max_workers, and never more than max_worker_processes leaves beside the launcher. */
+int
+ChurnWorkerCap(void)
+{
+	return Max(1, Min(ChurnMaxWorkers, max_worker_processes - 1));
 }
 
 /* An interval of whole seconds. */

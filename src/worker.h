@@ -26,19 +26,31 @@
 
 #define CHURN_LIBRARY "churn_warning"
 
+/* Most database workers at once (the maximum of churn_warning.max_workers). */
+#define CHURN_MAX_DB_WORKERS 64
+
 /* What the launcher knows about one database. */
 typedef struct ChurnDbSlot
 {
 	Oid			dboid;			/* InvalidOid: slot is free */
 	TimestampTz next_check;		/* 0: never checked, due at once */
-	int			worker_pid;		/* set by the worker while it runs, else 0 */
+	int			worker_pid;		/* the latest of its workers still running, else 0 */
 	bool		running;		/* launcher's view: a worker is registered */
+	int			nworkers;		/* launcher's view: how many (0.3.0) */
 	bool		wake_requested; /* a committed change asks for an early look */
 	int			lost;			/* workers in a row that exited without reporting */
-	int64		run_id;			/* the refresh the worker runs now, else 0 */
-	TimestampTz run_deadline;	/* when that refresh's time limit ends */
 	int64		overrun_run_id; /* a run the launcher ended for overstaying, to record */
 } ChurnDbSlot;
+
+/* One running database worker (0.3.0: a database may have several). */
+typedef struct ChurnWorkerEntry
+{
+	Oid			dboid;			/* InvalidOid: entry is free */
+	int			pid;
+	int32		pipeline_id;	/* the pipeline it claimed, else 0 */
+	int64		run_id;			/* the refresh it runs now under a time limit, else 0 */
+	TimestampTz run_deadline;	/* when that refresh's time limit ends */
+} ChurnWorkerEntry;
 
 /* How long past its time limit a refresh may run before the launcher ends it. */
 #define CHURN_TIME_LIMIT_GRACE_MS 2000
@@ -50,12 +62,14 @@ typedef struct ChurnWorkerShared
 	int			launcher_pid;
 	Latch	   *launcher_latch; /* NULL while no launcher runs */
 	ChurnDbSlot slots[CHURN_WORKER_SLOTS];
+	ChurnWorkerEntry workers[CHURN_MAX_DB_WORKERS];
 } ChurnWorkerShared;
 
 /* GUCs (worker.c defines them) */
 extern int	ChurnNaptime;
 extern bool ChurnEnabled;
 extern int	ChurnMaxWorkers;
+extern int	ChurnMaxWorkersPerDatabase;
 extern int	ChurnMaxPipelinesPerRole;
 extern int	ChurnMinSchedule;
 extern int	ChurnMaxTimeLimit;
@@ -71,6 +85,9 @@ extern void ChurnWorkerInit(void);
 
 /* Find the slot of a database, optionally taking a free one; caller holds the lock exclusively to create. */
 extern ChurnDbSlot *FindSlot(Oid dboid, bool create);
+
+/* Most database workers at once: churn_warning.max_workers within max_worker_processes. */
+extern int	ChurnWorkerCap(void);
 
 /* SQL: churn.pipeline_limits() */
 extern Datum pipeline_limits(PG_FUNCTION_ARGS);

@@ -187,8 +187,8 @@ CREATE FUNCTION churn.pipeline_merge_queue(p churn.pipeline, run bigint, OUT n_n
 $$
 BEGIN
     WITH q AS (
-        DELETE FROM churn.pipeline_queue q WHERE q.pipeline_id = p.pipeline_id AND NOT q.rebuild
-        RETURNING q.customer_id, q.day, q.amount, q.xid, q.store
+        -- the captured rows, off the queue (part 932: batches unnested)
+        SELECT * FROM churn.pipeline_queue_take(p.pipeline_id)
     ), n AS MATERIALIZED (
         -- w: why the row is rejected (part 921), NULL for a row merged
         SELECT q.*, churn.pipeline_purchase_reject(q.customer_id, q.day, q.amount) AS w
@@ -296,8 +296,8 @@ CREATE FUNCTION churn.pipeline_merge_event_queue(p churn.pipeline, run bigint, O
 $$
 BEGIN
     WITH q AS (
-        DELETE FROM churn.pipeline_event_queue q WHERE q.pipeline_id = p.pipeline_id AND NOT q.rebuild
-        RETURNING q.customer_id, q.day, q.kind, q.rating, q.xid
+        -- the captured events, off the queue (part 932: batches unnested)
+        SELECT * FROM churn.pipeline_event_queue_take(p.pipeline_id)
     ), n AS MATERIALIZED (
         -- w: why the event is rejected (part 921), NULL for one merged
         SELECT q.customer_id, q.day, q.rating, q.kind,

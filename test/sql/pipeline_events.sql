@@ -86,7 +86,7 @@ INSERT INTO events VALUES
     ('a', now(), NULL, NULL), ('b', now(), 'purchase', NULL), ('b', now(), 'review', 7),
     ('c', now(), 'visit', 3), ('c', 'infinity', 'visit', NULL),
     (NULL, now(), 'visit', NULL), ('a', NULL, 'visit', NULL);
-SELECT count(*) AS queued FROM churn.pipeline_event_queue;
+SELECT sum(coalesce(cardinality(customer_ids), 1)) AS queued FROM churn.pipeline_event_queue;  -- batches (0.3.0) counted by row
 SELECT status, mode, event_mode, new_purchase_rows, new_event_rows, late_event_rows, skipped_event_rows,
        customers_merged, customers_total, customers_scored
 FROM churn.refresh('t_ev');
