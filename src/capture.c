@@ -423,9 +423,8 @@ CaptureInserted(int32 pipeline_id, CaptureStream stream, Oid relid, CaptureReade
 
 		CHECK_FOR_INTERRUPTS();
 		CaptureConvert(rd, slot, &row);
-		/* rows without a customer or a time are not purchases or events */
-		if (row.customer != NULL && !row.day_null)
-			CaptureBufferRow(pipeline_id, stream, relid, &row);
+		/* rows without a customer or a time too: the refresh rejects them */
+		CaptureBufferRow(pipeline_id, stream, relid, &row);
 		MemoryContextReset(row_cxt);
 	}
 	MemoryContextSwitchTo(oldcxt);

@@ -72,9 +72,10 @@ typedef struct CaptureEntry
 	uint8		stream;			/* CaptureStream */
 	bool		rebuild;
 	bool		value_null;
+	bool		day_null;		/* no time: the refresh rejects the row */
 	DateADT		day;
 	float8		value;
-	char	   *customer;
+	char	   *customer;		/* NULL: no customer, rejected likewise */
 	char	   *kind;
 } CaptureEntry;
 
@@ -523,8 +524,9 @@ QueueWriterAdd(QueueWriter *w, const CaptureEntry *e)
 		memset(b, 0, sizeof(*b));
 		b->pipeline_id = e->pipeline_id;
 	}
-	b->customers = BatchAccum(b->customers, CStringGetTextDatum(e->customer), false, TEXTOID, cxt);
-	b->days = BatchAccum(b->days, DateADTGetDatum(e->day), false, DATEOID, cxt);
+	b->customers = BatchAccum(b->customers, e->customer ? CStringGetTextDatum(e->customer) : (Datum) 0,
+							  e->customer == NULL, TEXTOID, cxt);
+	b->days = BatchAccum(b->days, DateADTGetDatum(e->day), e->day_null, DATEOID, cxt);
 	b->values = BatchAccum(b->values, Float8GetDatum(e->value), e->value_null, FLOAT8OID, cxt);
 	b->kinds = BatchAccum(b->kinds, e->kind ? CStringGetTextDatum(e->kind) : (Datum) 0,
 						  e->kind == NULL, TEXTOID, cxt);
@@ -763,9 +765,10 @@ CaptureBufferRow(int32 pipeline_id, CaptureStream stream, Oid relid, const Captu
 	e->stream = (uint8) stream;
 	e->rebuild = false;
 	e->day = row->day;
+	e->day_null = row->day_null;
 	e->value_null = row->value_null;
 	e->value = row->value;
-	e->customer = MemoryContextStrdup(StringCxt, row->customer);
+	e->customer = row->customer == NULL ? NULL : MemoryContextStrdup(StringCxt, row->customer);
 	e->kind = row->kind == NULL ? NULL : MemoryContextStrdup(StringCxt, row->kind);
 }
 

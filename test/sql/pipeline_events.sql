@@ -78,8 +78,8 @@ FROM churn.refresh('t_ev');
 -- bought nothing yet; late: dated before the last refresh's as_of (today),
 -- i.e. d's and e's visits; and rows a refresh skips and counts: no kind,
 -- an unknown kind, a rating outside 1-5, a rating on a visit, an infinite
--- time.  Rows without customer or time are not captured (full reads
--- reject and count them: part 921).
+-- time, and (0.3.0) rows without customer or time, which the capture
+-- queues for the refresh to reject and count (part 921).
 INSERT INTO events VALUES
     ('a', now(), 'complaint', NULL), ('d', now() - interval '60 days', 'visit', NULL),
     ('e', now() - interval '1 day', 'visit', NULL), ('e', now(), 'REVIEW', 4),

@@ -76,13 +76,15 @@ SELECT customer_id, code IS NOT NULL AS scored FROM churn.current_warnings WHERE
 -- nothing new: nothing rejected
 SELECT status, mode, new_purchase_rows, rejected_rows FROM churn.refresh('t_rej');
 
--- the capture queues: new bad rows are rejected on the incremental run,
--- good ones in the same statement merged
+-- the capture queues: new bad rows are rejected on the incremental run
+-- (rows without a customer or a time too), good ones in the same statement
+-- merged
 INSERT INTO purchases (customer_id, ts, amount) VALUES
-    ('a', now(), 7), ('b', now(), 'NaN'), ('c', '-infinity', 4), ('d', now(), '-Infinity'), ('f', now(), 12);
+    ('a', now(), 7), ('b', now(), 'NaN'), ('c', '-infinity', 4), ('d', now(), '-Infinity'), ('f', now(), 12),
+    (NULL, now(), 6), ('g', NULL, 8);
 INSERT INTO events (customer_id, ts, kind, rating) VALUES
     ('a', now(), 'LOGIN', NULL), ('a', now(), 'complaint', 2), ('d', now(), 'review', 0), ('d', now(), 'gift', NULL),
-    ('d', 'infinity', 'visit', NULL);
+    ('d', 'infinity', 'visit', NULL), (NULL, now(), 'visit', NULL), ('a', NULL, 'login', NULL);
 SELECT status, mode, event_mode, rejected_rows FROM churn.refresh('t_rej');
 SELECT * FROM last_run;
 SELECT * FROM last_rejects;
