@@ -291,8 +291,10 @@ foreach my $key (sort keys %runs)
 	$total_runs += @ids;
 	$written{$db}[0] += @ids;
 	$written{$db}[1] += $r->{$_}[4] foreach @ids;
-	my @odd = grep { $r->{$_}[0] !~ /^(succeeded|failed)$/ } @ids;
-	is(scalar @odd, 0, "$key: no run interrupted, timed out or skipped ("
+	# skipped: a refresh by hand (the final ones) refused while the worker
+	# held the pipeline, recorded as such (part 922)
+	my @odd = grep { $r->{$_}[0] !~ /^(succeeded|failed|skipped)$/ } @ids;
+	is(scalar @odd, 0, "$key: no run interrupted or timed out ("
 		  . join(', ', map { "$_ $by{$_}" } sort keys %by) . ')');
 	# no run fails: the bad row is rejected, not the run
 	my @failures = grep { $r->{$_}[0] eq 'failed' } @ids;
@@ -316,7 +318,10 @@ foreach my $key (sort keys %runs)
 			# queue merge of the run after its insert); afterwards none does
 			my @during = grep { $r->{$_}[2] >= $span->[0] && $r->{$_}[3] <= $span->[1] } @ids;
 			my @rejecting = grep { $r->{$_}[5] > 0 } @during;
-			my @after = grep { $r->{$_}[2] > $span->[1] + 1 } @ids;
+			my @after = grep {
+				my $start = $r->{$_}[2];
+				$start > $span->[1] + 1 && !grep { $start >= $_->[0] && $start <= $_->[1] + 1 } @bad_spans
+			} @ids;
 			ok(@rejecting > 0 && @after > 0 && !grep({ $r->{$_}[5] > 0 } @after),
 				sprintf('%s: bad for %.0f s: %d of its %d runs rejected the row, none of the %d after',
 					$key, $span->[1] - $span->[0], scalar @rejecting, scalar @during, scalar @after));
