@@ -190,19 +190,19 @@ BEGIN
     ), d AS (
         SELECT n.customer_id, churn.history_agg(n.day, n.amount) AS h, churn.store_counts(array_agg(n.store)) AS st
         FROM n GROUP BY n.customer_id
-    ), mi AS (
-        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, stores, touched_run)
-        SELECT p.pipeline_id, d.customer_id, d.h, d.st, run FROM d
-        WHERE d.h IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
-                          WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id)
-        RETURNING customer_id
     ), mu AS (
         UPDATE churn.pipeline_customer c SET history = churn.merge(c.history, d.h),
                stores = churn.store_counts_merge(c.stores, d.st), touched_run = run
         FROM d
         WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id AND d.h IS NOT NULL
         RETURNING c.customer_id
+    ), mi AS (
+        -- the customers mu did not find (not a second lookup of each one)
+        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, stores, touched_run)
+        SELECT p.pipeline_id, d.customer_id, d.h, d.st, run FROM d
+        WHERE d.h IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM mu WHERE mu.customer_id = d.customer_id)
+        RETURNING customer_id
     )
     SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu)
     INTO n_new, n_merged;
@@ -371,6 +371,10 @@ CREATE FUNCTION churn.pipeline_score(p churn.pipeline, run bigint, today date, r
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 BEGIN
+    IF NOT rescore THEN
+        -- only the touched customers: their snapshot rows by key (part 926)
+        PERFORM pg_catalog.set_config('enable_nestloop', 'on', true);
+    END IF;
     WITH s AS (
         -- the features as one composite value per customer (OFFSET 0: computed
         -- once, not once per reference below); the engagement features over

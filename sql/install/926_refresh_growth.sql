@@ -1,0 +1,21 @@
+-- churn_warning install script, part 926 (0.3.0): a refresh that touches a
+-- few customers costs in proportion to them, not to the pipeline.
+--
+-- Refresh steps run with nested loops off (part 900: a pipeline's slice is
+-- often misestimated right after its first refresh, and a nested loop over
+-- it with a scan inside is quadratic).  With hash joins only, a same-day
+-- refresh after 1% new purchases read the pipeline's histories four times
+-- and its snapshot rows twice, whole: at a million customers they no longer
+-- fit in shared buffers, and every pass reads them again.  Here:
+--   - churn.pipeline_score, when it does not rescore everyone, allows nested
+--     loops itself (part 920): its only joins there are the touched
+--     customers to their snapshot rows by primary key, an index lookup each,
+--     linear however wrong the estimate; it is planned for each call
+--     (force_custom_plan), so a plan made for a few touched customers is
+--     never reused for a rescore of all of them, nor the other way round;
+--   - churn.pipeline_merge_queue (part 920) inserts the customers its update
+--     did not find, instead of looking every merged customer up again;
+--   - churn.pipeline_close_outcomes (part 935) reads the alerted customers'
+--     histories by key instead of hashing the whole slice.
+ALTER FUNCTION churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.model, churn.model)
+    SET plan_cache_mode = force_custom_plan;
