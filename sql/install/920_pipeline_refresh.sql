@@ -324,14 +324,18 @@ CREATE FUNCTION churn.pipeline_models(p churn.pipeline, today date, rescore bool
 $$
 DECLARE
     a record;
+    idx text := pg_catalog.current_setting('enable_indexscan');
 BEGIN
     bg := p.bgnbd;
     IF rescore THEN
         BEGIN
+            -- the whole slice in table order, not by index (part 926)
+            PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
             bg := (SELECT churn.bgnbd_fit(f.x, f.t_x / 7, f.t / 7)
                    FROM churn.pipeline_customer c
                    CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
                    WHERE c.pipeline_id = p.pipeline_id AND f.first_purchase IS NOT NULL);
+            PERFORM pg_catalog.set_config('enable_indexscan', idx, true);
         EXCEPTION WHEN OTHERS THEN
             IF p.model = 'bgnbd' THEN
                 RAISE EXCEPTION 'BG/NBD cannot be fitted on the customers of pipeline "%": %', p.name, SQLERRM
@@ -370,10 +374,15 @@ CREATE FUNCTION churn.pipeline_score(p churn.pipeline, run bigint, today date, r
                                      OUT n_changes bigint, OUT cands churn.pipeline_alert_candidate[])
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
+DECLARE
+    idx text := pg_catalog.current_setting('enable_indexscan');
 BEGIN
     IF NOT rescore THEN
         -- only the touched customers: their snapshot rows by key (part 926)
         PERFORM pg_catalog.set_config('enable_nestloop', 'on', true);
+    ELSE
+        -- every customer: the slice in table order, not by index (part 926)
+        PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
     END IF;
     WITH s AS (
         -- the features as one composite value per customer (OFFSET 0: computed
@@ -461,6 +470,7 @@ BEGIN
                                  t.drivers, t.store, t.reason)::churn.pipeline_alert_candidate)
             FROM t WHERE t.alert)
     INTO n_scored, n_written, n_changes, cands;
+    PERFORM pg_catalog.set_config('enable_indexscan', idx, true);
 END
 $$;
 COMMENT ON FUNCTION churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.model, churn.model) IS

@@ -13,6 +13,13 @@
 --     linear however wrong the estimate; it is planned for each call
 --     (force_custom_plan), so a plan made for a few touched customers is
 --     never reused for a rescore of all of them, nor the other way round;
+--   - when they read every customer (the BG/NBD fit of churn.pipeline_models
+--     and churn.pipeline_score on a new day or after a full read), both turn
+--     index scans off for that statement: right after a pipeline's first
+--     read its slice is estimated at a few rows, and an index scan over a
+--     million histories in key order reads the table in random order (at
+--     200,000 customers 1.4 s for the fit's scan and 2.1 s for scoring's,
+--     where a sequential or bitmap scan takes a tenth of that);
 --   - churn.pipeline_merge_queue (part 920) inserts the customers its update
 --     did not find, instead of looking every merged customer up again;
 --   - churn.pipeline_close_outcomes (part 935) reads the alerted customers'
