@@ -17,9 +17,9 @@
 --     and churn.pipeline_score on a new day or after a full read), both turn
 --     index scans off for that statement: right after a pipeline's first
 --     read its slice is estimated at a few rows, and an index scan over a
---     million histories in key order reads the table in random order (at
---     200,000 customers 1.4 s for the fit's scan and 2.1 s for scoring's,
---     where a sequential or bitmap scan takes a tenth of that);
+--     million histories in key order reads the table in random order (in a
+--     profile at 200,000 customers: 1.4 s for the fit's scan and 2.1 s for
+--     scoring's, of a 22 s refresh on a busy machine);
 --   - churn.pipeline_merge_queue (part 920) inserts the customers its update
 --     did not find, instead of looking every merged customer up again;
 --   - churn.pipeline_close_outcomes (part 935) reads the alerted customers'
