@@ -25,6 +25,7 @@
 #include "daylog.h"
 #include "numeric.h"
 
+#include "port/pg_bitutils.h"
 #include "utils/memutils.h"
 
 static Size DayLogGetFlatSize(ExpandedObjectHeader *eohptr);
@@ -38,6 +39,9 @@ static const ExpandedObjectMethods DayLogMethods = {
 #define DAYLOG_MAX_RECS(spec)	((int) Min((MaxAllocSize - DAYLOG_HDRSZ) / (spec)->rec_size, INT_MAX / 2))
 
 #define SHARED_CONTEXT_NAME "churn day logs"
+
+/* the largest request an AllocSet with default sizes rounds to a power of 2 */
+#define DAYLOG_CHUNK_LIMIT	8192
 
 /* The last shared context handed out, and its parent (the aggregate context). */
 static MemoryContext shared_parent = NULL;
@@ -82,24 +86,42 @@ DayLogSharedContext(MemoryContext aggcxt)
 }
 
 /*
+ * Bytes to allocate for at least need bytes: the power of two an AllocSet
+ * chunk of that size takes anyway (below its chunk limit), so that records
+ * fill what is allocated instead of leaving it unused.
+ */
+static Size
+DayLogAllocSize(Size need)
+{
+	if (need > DAYLOG_CHUNK_LIMIT)
+		return need;
+	return Max(pg_nextpower2_size_t(need), 8);
+}
+
+/*
  * Make an empty expanded day log: in the aggregate's shared context when
- * aggcxt is given, else in a context of its own under parent.
+ * aggcxt is given, else in a context of its own under parent.  The header
+ * and the inline records share one allocation, filled to its chunk size:
+ * for a day log of the typical customer (up to 11 days) that is the only
+ * allocation, 256 bytes (an AllocSet chunk), against 400 to 650 bytes in
+ * three when the inline buffer held 4 records and then grew.
  */
 static DayLogExpanded *
 DayLogNew(const DayLogSpec *spec, MemoryContext parent, MemoryContext aggcxt)
 {
 	MemoryContext objcxt;
 	DayLogExpanded *elog;
+	Size		hdr = MAXALIGN(sizeof(DayLogExpanded));
+	Size		bytes = DayLogAllocSize(hdr + DAYLOG_INLINE_RECS * spec->rec_size);
 
 	if (aggcxt != NULL)
 		objcxt = DayLogSharedContext(aggcxt);
 	else
 		objcxt = AllocSetContextCreate(parent, "churn day log", ALLOCSET_SMALL_SIZES);
-	elog = MemoryContextAllocZero(objcxt, MAXALIGN(sizeof(DayLogExpanded)) +
-								  DAYLOG_INLINE_RECS * spec->rec_size);
+	elog = MemoryContextAllocZero(objcxt, bytes);
 	EOH_init_header(&elog->hdr, &DayLogMethods, objcxt);
 	elog->spec = spec;
-	elog->cap = DAYLOG_INLINE_RECS;
+	elog->cap = (bytes - hdr) / spec->rec_size;
 	elog->recs = (char *) elog + MAXALIGN(sizeof(DayLogExpanded));
 	elog->recs_inline = true;
 	return elog;
@@ -120,6 +142,8 @@ DayLogReserve(DayLogExpanded *elog, int need)
 				 errdetail("A value can hold at most %d distinct days.",
 						   DAYLOG_MAX_RECS(elog->spec))));
 	newcap = Max(need, elog->cap * 2);
+	/* whole records in the chunk the allocator would round up to anyway */
+	newcap = Max(newcap, DayLogAllocSize((Size) newcap * elog->spec->rec_size) / elog->spec->rec_size);
 	newcap = Min(newcap, DAYLOG_MAX_RECS(elog->spec));
 	if (elog->recs_inline)
 	{
@@ -211,7 +235,12 @@ DayLogMergeRuns(const DayLogSpec *spec, char *dst,
 	return n;
 }
 
-/* Bring the whole buffer into sorted, key-unique order. */
+/*
+ * Bring the whole buffer into sorted, key-unique order, in place: the runs
+ * are merged into a scratch buffer that is copied back and freed, so that a
+ * day log keeps its one buffer (every customer's state is normalized when a
+ * hash aggregate finalizes it, while all states are still in memory).
+ */
 static void
 DayLogNormalize(DayLogExpanded *elog)
 {
@@ -220,7 +249,6 @@ DayLogNormalize(DayLogExpanded *elog)
 	int			ntail = elog->nrec - elog->nsorted;
 	char	   *tail;
 	char	   *merged;
-	int			cap;
 
 	if (ntail == 0)
 		return;
@@ -231,15 +259,11 @@ DayLogNormalize(DayLogExpanded *elog)
 		elog->nrec = elog->nsorted = ntail;
 		return;
 	}
-	cap = elog->nsorted + ntail;
-	merged = MemoryContextAlloc(elog->hdr.eoh_context, (Size) cap * sz);
+	merged = MemoryContextAlloc(elog->hdr.eoh_context, (Size) (elog->nsorted + ntail) * sz);
 	elog->nrec = DayLogMergeRuns(spec, merged, elog->recs, elog->nsorted, tail, ntail);
 	elog->nsorted = elog->nrec;
-	if (!elog->recs_inline)
-		pfree(elog->recs);
-	elog->recs = merged;
-	elog->recs_inline = false;
-	elog->cap = cap;
+	memcpy(elog->recs, merged, (Size) elog->nrec * sz);
+	pfree(merged);
 }
 
 /* Append one record; keeps the sorted prefix when rows come in key order. */

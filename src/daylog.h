@@ -70,7 +70,7 @@ typedef struct DayLogExpanded
 	bool		recs_inline;	/* recs is the buffer allocated with the header */
 } DayLogExpanded;
 
-/* records kept in the same allocation as the header until they outgrow it */
+/* at least this many records share the header's allocation (as many as fill its chunk) */
 #define DAYLOG_INLINE_RECS	4
 
 extern DayLogExpanded *DayLogExpand(const DayLogSpec *spec, Datum flat,

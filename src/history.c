@@ -318,11 +318,105 @@ HistoryTransRow(FunctionCallInfo fcinfo, DateADT day, bool amount_null, float8 a
 		} \
 	} while (0)
 
+/*
+ * The numeric storage format (numeric.c keeps its macros private; the
+ * format is on disk, so it does not change): a uint16 header, then for the
+ * long form an int16 weight, then base-10000 int16 digits.  Header bits
+ * 0xC000: 0x0000 positive, 0x4000 negative (long form), 0x8000 short form,
+ * 0xC000 special (NaN, infinities).
+ */
+#define AMOUNT_NBASE		10000
+#define AMOUNT_SIGN_MASK	0xC000
+#define AMOUNT_NEG			0x4000
+#define AMOUNT_SHORT		0x8000
+#define AMOUNT_SHORT_SIGN	0x2000
+#define AMOUNT_SHORT_WEIGHT_SIGN 0x0040
+#define AMOUNT_SHORT_WEIGHT_MASK 0x003F
+
+/*
+ * A numeric amount as float8 without numeric_float8's text round trip,
+ * when that is exact: the digits make an integer below 2^53 and the power
+ * of ten that scales it is at most 10^22, so both are exact doubles and the
+ * one multiplication or division rounds correctly, as strtod does (the
+ * classic fast path).  Returns false otherwise (the caller converts the
+ * slow way).  Profiled: the text round trip was a fifth of history_agg
+ * over numeric amounts.
+ */
+static bool
+NumericAmountFast(Numeric num, float8 *result)
+{
+	const char *p = VARDATA_ANY(num);
+	Size		len = VARSIZE_ANY_EXHDR(num);
+	uint16		header;
+	int			weight;
+	bool		neg;
+	const int16 *digits;
+	int			ndigits;
+	uint64		mant = 0;
+	int			exp10;
+	static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+	if (len < sizeof(uint16))
+		return false;
+	memcpy(&header, p, sizeof(uint16));
+	if ((header & AMOUNT_SIGN_MASK) == AMOUNT_SHORT)
+	{
+		neg = (header & AMOUNT_SHORT_SIGN) != 0;
+		weight = (header & AMOUNT_SHORT_WEIGHT_MASK);
+		if (header & AMOUNT_SHORT_WEIGHT_SIGN)
+			weight |= ~AMOUNT_SHORT_WEIGHT_MASK;
+		digits = (const int16 *) (p + sizeof(uint16));
+		ndigits = (len - sizeof(uint16)) / sizeof(int16);
+	}
+	else if ((header & AMOUNT_SIGN_MASK) == 0 || (header & AMOUNT_SIGN_MASK) == AMOUNT_NEG)
+	{
+		int16		w;
+
+		if (len < 2 * sizeof(uint16))
+			return false;
+		neg = (header & AMOUNT_SIGN_MASK) == AMOUNT_NEG;
+		memcpy(&w, p + sizeof(uint16), sizeof(int16));
+		weight = w;
+		digits = (const int16 *) (p + 2 * sizeof(uint16));
+		ndigits = (len - 2 * sizeof(uint16)) / sizeof(int16);
+	}
+	else
+		return false;			/* NaN or an infinity */
+	if (ndigits == 0)
+	{
+		*result = 0.0;
+		return true;
+	}
+	if (ndigits > 4)
+		return false;			/* up to 16 decimal digits: below 2^53 */
+	for (int i = 0; i < ndigits; i++)
+	{
+		int16		d;
+
+		memcpy(&d, digits + i, sizeof(int16));
+		mant = mant * AMOUNT_NBASE + d;
+	}
+	if (mant >= (UINT64CONST(1) << 53))
+		return false;
+	exp10 = 4 * (weight - ndigits + 1);
+	if (exp10 < -22 || exp10 > 22)
+		return false;
+	*result = exp10 >= 0 ? (double) mant * pow10[exp10] : (double) mant / pow10[-exp10];
+	if (neg)
+		*result = -*result;
+	return true;
+}
+
 /* Numeric amount as float8; NaN and infinities are errors. */
 static float8
 NumericAmount(Numeric num)
 {
-	float8		v = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(num)));
+	float8		v;
+
+	if (NumericAmountFast(num, &v))
+		return v;
+	v = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(num)));
 
 	ChurnCheckFinite(v, "purchase amount");
 	return v;

@@ -200,19 +200,19 @@ BEGIN
     ), d AS (
         SELECT n.customer_id, churn.history_agg(n.day, n.amount) AS h, churn.store_counts(array_agg(n.store)) AS st
         FROM n WHERE n.w IS NULL GROUP BY n.customer_id
-    ), mi AS (
-        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, stores, touched_run)
-        SELECT p.pipeline_id, d.customer_id, d.h, d.st, run FROM d
-        WHERE d.h IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM churn.pipeline_customer c
-                          WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id)
-        RETURNING customer_id
     ), mu AS (
         UPDATE churn.pipeline_customer c SET history = churn.merge(c.history, d.h),
                stores = churn.store_counts_merge(c.stores, d.st), touched_run = run
         FROM d
         WHERE c.pipeline_id = p.pipeline_id AND c.customer_id = d.customer_id AND d.h IS NOT NULL
         RETURNING c.customer_id
+    ), mi AS (
+        -- the customers mu did not find (not a second lookup of each one)
+        INSERT INTO churn.pipeline_customer (pipeline_id, customer_id, history, stores, touched_run)
+        SELECT p.pipeline_id, d.customer_id, d.h, d.st, run FROM d
+        WHERE d.h IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM mu WHERE mu.customer_id = d.customer_id)
+        RETURNING customer_id
     )
     SELECT (SELECT count(*) FROM n WHERE n.w IS NULL), (SELECT count(*) FROM mi) + (SELECT count(*) FROM mu),
            (SELECT count(*) FROM rj)
@@ -347,14 +347,18 @@ CREATE FUNCTION churn.pipeline_models(p churn.pipeline, today date, rescore bool
 $$
 DECLARE
     a record;
+    idx text := pg_catalog.current_setting('enable_indexscan');
 BEGIN
     bg := p.bgnbd;
     IF rescore THEN
         BEGIN
+            -- the whole slice in table order, not by index (part 926)
+            PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
             bg := (SELECT churn.bgnbd_fit(f.x, f.t_x / 7, f.t / 7)
                    FROM churn.pipeline_customer c
                    CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
                    WHERE c.pipeline_id = p.pipeline_id AND f.first_purchase IS NOT NULL);
+            PERFORM pg_catalog.set_config('enable_indexscan', idx, true);
         EXCEPTION WHEN OTHERS THEN
             IF p.model = 'bgnbd' THEN
                 RAISE EXCEPTION 'BG/NBD cannot be fitted on the customers of pipeline "%": %', p.name, SQLERRM
@@ -393,7 +397,16 @@ CREATE FUNCTION churn.pipeline_score(p churn.pipeline, run bigint, today date, r
                                      OUT n_changes bigint, OUT cands churn.pipeline_alert_candidate[])
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
+DECLARE
+    idx text := pg_catalog.current_setting('enable_indexscan');
 BEGIN
+    IF NOT rescore THEN
+        -- only the touched customers: their snapshot rows by key (part 926)
+        PERFORM pg_catalog.set_config('enable_nestloop', 'on', true);
+    ELSE
+        -- every customer: the slice in table order, not by index (part 926)
+        PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
+    END IF;
     WITH s AS (
         -- the features as one composite value per customer (OFFSET 0: computed
         -- once, not once per reference below); the engagement features over
@@ -480,6 +493,7 @@ BEGIN
                                  t.drivers, t.store, t.reason)::churn.pipeline_alert_candidate)
             FROM t WHERE t.alert)
     INTO n_scored, n_written, n_changes, cands;
+    PERFORM pg_catalog.set_config('enable_indexscan', idx, true);
 END
 $$;
 COMMENT ON FUNCTION churn.pipeline_score(churn.pipeline, bigint, date, boolean, churn.model, churn.model) IS

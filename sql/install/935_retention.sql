@@ -119,8 +119,12 @@ BEGIN
         SELECT a.*, b.day AS bought_on,
                CASE WHEN b.day IS NOT NULL THEN 'retained' WHEN a.day + w < today THEN 'churned' END AS outcome
         FROM a
-        LEFT JOIN churn.pipeline_customer c ON c.pipeline_id = p.pipeline_id AND c.customer_id = a.customer_id
-        LEFT JOIN LATERAL (SELECT min(d.day) AS day FROM churn.history_days(c.history) d
+        -- the alerted customer's history by key (a subquery, not a join: a
+        -- hash join would read the pipeline's whole slice on every refresh)
+        LEFT JOIN LATERAL (SELECT min(d.day) AS day
+                           FROM churn.history_days((SELECT c.history FROM churn.pipeline_customer c
+                                                    WHERE c.pipeline_id = p.pipeline_id
+                                                      AND c.customer_id = a.customer_id)) d
                            WHERE d.purchases > 0 AND d.day > a.day AND d.day <= a.day + w) b ON true
     ), l AS MATERIALIZED (
         -- only the alerts that get an outcome are locked, in id order, and
