@@ -66,22 +66,17 @@ COMMENT ON FUNCTION churn.retention_check(text, int) IS
 -- What each open treatment alert of a pipeline would cost and keep:
 -- expected_saved_value = p_churn x annual_value x uplift - cost; uplift is
 -- the measured one of the zone (churn.retention_effect) when both arms have
--- at least min_closed closed alerts, else the playbook prior.  The plan
--- chooses from these rows; a comparison ("call the highest p first")
--- orders the same rows another way.
-CREATE FUNCTION churn.retention_candidates(pipeline text, min_closed int DEFAULT 100)
+-- at least min_closed closed alerts, else the playbook prior.  Unchecked:
+-- churn.retention_candidates and churn.retention_plan check first.
+CREATE FUNCTION churn.retention_priced(pipeline text, min_closed int)
     RETURNS TABLE (customer_id text, alert_id bigint, code text, action text, cost float8, p_churn float8,
                    annual_value float8, uplift float8, uplift_source text, expected_saved_value float8, store text)
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
-#variable_conflict use_column
-BEGIN
-    PERFORM churn.retention_check(pipeline, min_closed);
-    RETURN QUERY
     WITH fx AS (
         SELECT e.zone, e.uplift FROM churn.retention_effect e
         JOIN churn.retention_effect c ON c.pipeline = e.pipeline AND c.zone = e.zone AND c.arm = 'control'
-        WHERE e.pipeline = retention_candidates.pipeline AND e.arm = 'treatment'
+        WHERE e.pipeline = retention_priced.pipeline AND e.arm = 'treatment'
           AND e.closed >= min_closed AND c.closed >= min_closed
     ), c AS (
         SELECT a.customer_id, a.alert_id, a.code, a.action, coalesce(pr.cost, pb.cost) AS cost, a.p_churn,
@@ -93,12 +88,26 @@ BEGIN
         LEFT JOIN churn.playbook_reason_effective pr ON pr.zone = a.zone AND pr.reason = a.reason
                                                       AND pr.action = a.action
         LEFT JOIN fx ON fx.zone = a.zone
-        WHERE p.name = retention_candidates.pipeline AND a.status IN ('open', 'contacted') AND a.arm = 'treatment'
+        WHERE p.name = retention_priced.pipeline AND a.status IN ('open', 'contacted') AND a.arm = 'treatment'
           AND churn.pipeline_visible(p.owner)
     )
     SELECT c.customer_id, c.alert_id, c.code, c.action, c.cost, c.p_churn, c.value, c.uplift, c.src,
            c.p_churn * c.value * greatest(c.uplift, 0) - c.cost, c.store
-    FROM c;
+    FROM c
+$$;
+COMMENT ON FUNCTION churn.retention_priced(text, int) IS
+    'retention plan internal: every open treatment alert of a pipeline priced (cost, uplift, expected value kept), without the checks';
+
+-- The same, checked: the rows the plan chooses from, for a comparison
+-- ("call the highest p first") that orders them another way.
+CREATE FUNCTION churn.retention_candidates(pipeline text, min_closed int DEFAULT 100)
+    RETURNS TABLE (customer_id text, alert_id bigint, code text, action text, cost float8, p_churn float8,
+                   annual_value float8, uplift float8, uplift_source text, expected_saved_value float8, store text)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    PERFORM churn.retention_check(pipeline, min_closed);
+    RETURN QUERY SELECT * FROM churn.retention_priced(pipeline, min_closed);
 END
 $$;
 COMMENT ON FUNCTION churn.retention_candidates(text, int) IS
@@ -125,7 +134,7 @@ BEGIN
         SELECT v.*, row_number() OVER (PARTITION BY v.store
                                        ORDER BY v.expected_saved_value / greatest(v.cost, 1e-9) DESC,
                                                 v.expected_saved_value DESC, v.alert_id) AS rank_in_store
-        FROM churn.retention_candidates(retention_plan.pipeline, min_closed) v WHERE v.expected_saved_value > 0
+        FROM churn.retention_priced(retention_plan.pipeline, min_closed) v WHERE v.expected_saved_value > 0
     ), r AS (
         SELECT cap.*, sum(cap.cost) OVER (ORDER BY cap.expected_saved_value / greatest(cap.cost, 1e-9) DESC,
                                                    cap.expected_saved_value DESC, cap.alert_id) AS cum
