@@ -61,6 +61,24 @@ $node->start;
 is($node->safe_psql('postgres', $digest), $before, 'histories survive crash recovery');
 is($node->safe_psql('postgres', $edigest), $ebefore, 'engagement survives crash recovery');
 
+# purchases captured but not yet merged when the server crashes: the queue
+# is emptied with the histories (both unlogged), and the next refresh reads
+# the source whole, so none is lost
+$node->safe_psql('postgres', q{INSERT INTO purchases VALUES ('1', now(), 7), ('new', now(), 9)});
+is($node->safe_psql('postgres', q{SELECT count(*) > 0 FROM churn.pipeline_queue}), 't', 'purchases captured');
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', q{SELECT count(*) FROM churn.pipeline_queue}), '0', 'the queue is emptied by crash recovery');
+is($node->safe_psql('postgres', q{SELECT mode || ':' || customers_total FROM churn.refresh('kept')}), 'full:301',
+	'the refresh after the crash reads the source whole');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM churn.current_warnings WHERE pipeline = 'kept' AND customer_id = 'new'}),
+	'1', 'with the purchases captured before the crash');
+$node->safe_psql('postgres', q{DELETE FROM purchases WHERE customer_id = 'new' OR (customer_id = '1' AND amount = 7);
+	SELECT churn.refresh('kept')});
+# what the dump below must keep: the state after these refreshes
+$warnings_before = $node->safe_psql('postgres', $warnings);
+$alerts_before = $node->safe_psql('postgres', $alerts);
+
 # pg_dump (custom format, binary COPY inside) and restore into a new database
 my $dump = $node->basedir . '/dump.pgc';
 $node->command_ok(['pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres')], 'pg_dump');
