@@ -201,16 +201,7 @@ LaunchDbWorker(Oid dboid, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, CHURN_LIBRARY, sizeof(worker.bgw_library_name));
-	strlcpy(worker.bgw_function_name, "churn_warning_db_main", sizeof(worker.bgw_function_name));
-	snprintf(worker.bgw_name, sizeof(worker.bgw_name), "churn_warning worker for database %u", dboid);
-	strlcpy(worker.bgw_type, "churn_warning worker", sizeof(worker.bgw_type));
-	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
-	worker.bgw_notify_pid = MyProcPid;
+	ChurnBgWorkerInit(&worker, "churn_warning_db_main", "churn_warning worker", dboid);
 	return RegisterDynamicBackgroundWorker(&worker, handle);
 }
 

@@ -324,6 +324,8 @@ RulesReason(RulesCache *c, const char *ruleset, int len, const double *x, const 
 				best = r->reason;
 			continue;
 		}
+		if (best >= 0)
+			continue;			/* a rule fires: nearness no longer matters */
 		progress = RuleProgress(r, x[r->feature]);
 		if (progress > nearest_progress ||
 			(progress > 0 && progress == nearest_progress && r->reason < nearest))

@@ -126,18 +126,8 @@ ChurnRecordManualFailure(int32 pipeline_id, TimestampTz started_at, ErrorData *e
 	/* cut at a character boundary */
 	memcpy(rec.message, msg, pg_mbcliplen(msg, strlen(msg), sizeof(rec.message) - 1));
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, CHURN_LIBRARY, sizeof(worker.bgw_library_name));
-	strlcpy(worker.bgw_function_name, "churn_warning_run_recorder_main", sizeof(worker.bgw_function_name));
-	snprintf(worker.bgw_name, sizeof(worker.bgw_name), "churn_warning run recorder for database %u",
-			 MyDatabaseId);
-	strlcpy(worker.bgw_type, "churn_warning run recorder", sizeof(worker.bgw_type));
-	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
+	ChurnBgWorkerInit(&worker, "churn_warning_run_recorder_main", "churn_warning run recorder", MyDatabaseId);
 	memcpy(worker.bgw_extra, &rec, sizeof(rec));
-	worker.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
 		ereport(LOG,

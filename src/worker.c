@@ -202,6 +202,22 @@ ChurnWorkerInit(void)
 	RegisterBackgroundWorker(&worker);
 }
 
+/* A dynamic background worker of the library, connected to dboid, running function. */
+void
+ChurnBgWorkerInit(BackgroundWorker *worker, const char *function, const char *type, Oid dboid)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker->bgw_library_name, CHURN_LIBRARY, sizeof(worker->bgw_library_name));
+	strlcpy(worker->bgw_function_name, function, sizeof(worker->bgw_function_name));
+	snprintf(worker->bgw_name, sizeof(worker->bgw_name), "%s for database %u", type, dboid);
+	strlcpy(worker->bgw_type, type, sizeof(worker->bgw_type));
+	worker->bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker->bgw_notify_pid = MyProcPid;
+}
+
 /* Most database workers at once: churn_warning.max_workers, and never more than max_worker_processes leaves beside the launcher. */
 int
 ChurnWorkerCap(void)

@@ -89,6 +89,10 @@ extern ChurnDbSlot *FindSlot(Oid dboid, bool create);
 /* Most database workers at once: churn_warning.max_workers within max_worker_processes. */
 extern int	ChurnWorkerCap(void);
 
+/* Fill in a dynamic background worker of the library that connects to dboid and runs function. */
+struct BackgroundWorker;
+extern void ChurnBgWorkerInit(struct BackgroundWorker *worker, const char *function, const char *type, Oid dboid);
+
 /* SQL: churn.pipeline_limits() */
 extern Datum pipeline_limits(PG_FUNCTION_ARGS);
 
