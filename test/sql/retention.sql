@@ -113,6 +113,8 @@ SELECT churn.playbook_reset('R1');
 SELECT * FROM churn.retention_plan('t_plan', -1);
 SELECT * FROM churn.retention_plan('t_plan', 'NaN');
 SELECT * FROM churn.retention_plan('nope', 10);
+SELECT * FROM churn.retention_candidates('nope');
+SELECT * FROM churn.retention_candidates('t_eq', 0);
 
 -- bad input
 \set SHOW_CONTEXT never

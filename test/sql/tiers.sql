@@ -231,5 +231,14 @@ SELECT sum((churn.warning_tier(p, v, 'tiers_mine')).level) AS level_sum,
 FROM many;
 RESET max_parallel_workers_per_gather;
 
+-- 0.3.0: the built-in policy early, the one model auto uses when none is given
+SELECT churn.tier_policy_for('auto') AS auto, churn.tier_policy_for('bgnbd') AS bgnbd,
+       churn.tier_policy_for('no such model') AS other, churn.tier_policy_for(NULL) IS NULL AS null_model;
+SELECT (churn.warning_tier(0.35, 900, 'early')).code AS low_035, (churn.warning_tier(0.35, 20000, 'early')).code AS medium_035,
+       (churn.warning_tier(0.35, 200000, 'early')).code AS high_035, (churn.warning_tier(0.1, 900, 'early')).code AS low_010;
+\set SHOW_CONTEXT never
+UPDATE churn.tier_policy SET r1 = 0.99 WHERE policy = 'early' AND value_segment = 'low';
+\set SHOW_CONTEXT errors
+
 DELETE FROM churn.tier_policy WHERE policy LIKE 'tiers\_%';
 DROP SCHEMA test_tiers CASCADE;
