@@ -22,6 +22,7 @@
 #include "catalog/pg_type.h"
 #include "churn_warning.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -38,8 +39,6 @@ PG_FUNCTION_INFO_V1(pipeline_dispatch);
 PG_FUNCTION_INFO_V1(pipeline_read);
 PG_FUNCTION_INFO_V1(pipeline_read_events);
 PG_FUNCTION_INFO_V1(pipeline_read_purchases);
-
-#define READ_BATCH_ROWS 1000
 
 /* Start a GUC nest level with a search_path that user objects cannot shadow. */
 int
@@ -277,16 +276,20 @@ pipeline_dispatch(PG_FUNCTION_ARGS)
  * The SQL expression of the purchase (or event) day of the source: a
  * timestamptz is converted in the pipeline's time zone by name, so that
  * the day is the same wherever the expression runs (on a Citus worker the
- * coordinator's TimeZone setting is not in effect).
+ * coordinator's TimeZone setting is not in effect).  The 0.2.0 read
+ * (legacy) names only functions of the 0.2.0 scripts.
  */
 static char *
-SourceDayExpression(const char *ts_col, const char *ts_kind, const char *time_zone)
+SourceDayExpression(const char *ts_col, const char *ts_kind, const char *time_zone, bool legacy)
 {
 	if (strcmp(ts_kind, "timestamp") == 0)
 		return psprintf("(%s)::pg_catalog.date", quote_identifier(ts_col));
-	if (strcmp(ts_kind, "timestamptz") == 0)
+	if (strcmp(ts_kind, "timestamptz") == 0 && legacy)
 		return psprintf("(pg_catalog.timezone(%s, %s))::pg_catalog.date",
 						quote_literal_cstr(time_zone), quote_identifier(ts_col));
+	if (strcmp(ts_kind, "timestamptz") == 0)
+		return psprintf("churn.pipeline_day(%s, %s)",
+						quote_identifier(ts_col), quote_literal_cstr(time_zone));
 	if (strcmp(ts_kind, "date") == 0)
 		return pstrdup(quote_identifier(ts_col));
 	elog(ERROR, "unknown timestamp kind \"%s\"", ts_kind);
@@ -329,23 +332,77 @@ PipelineReadRelation(Oid relid)
 }
 
 /*
+ * Where a read's rows go: straight into the result set, each with a NULL
+ * snapshot column after the query's columns.
+ */
+typedef struct PipelineReadReceiver
+{
+	DestReceiver pub;
+	ReturnSetInfo *rsinfo;
+	Datum	   *values;
+	bool	   *nulls;
+} PipelineReadReceiver;
+
+/* One row of the read into the result set. */
+static bool
+PipelineReadReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	PipelineReadReceiver *r = (PipelineReadReceiver *) self;
+	int			natts = r->rsinfo->setDesc->natts;
+
+	slot_getallattrs(slot);
+	memcpy(r->values, slot->tts_values, (natts - 1) * sizeof(Datum));
+	memcpy(r->nulls, slot->tts_isnull, (natts - 1) * sizeof(bool));
+	r->nulls[natts - 1] = true;
+	tuplestore_putvalues(r->rsinfo->setResult, r->rsinfo->setDesc, r->values, r->nulls);
+	return true;
+}
+
+/* Check that the read returns the result's columns but the snapshot. */
+static void
+PipelineReadStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	PipelineReadReceiver *r = (PipelineReadReceiver *) self;
+
+	if (typeinfo->natts != r->rsinfo->setDesc->natts - 1)
+		elog(ERROR, "a pipeline read returned %d columns, not %d",
+			 typeinfo->natts, r->rsinfo->setDesc->natts - 1);
+}
+
+/* Nothing to release: the receiver lives in the caller's memory. */
+static void
+PipelineReadNoOp(DestReceiver *self)
+{
+}
+
+/*
  * Run spec->query with the owner's rights, inside a security-restricted
  * operation with a fixed search_path and the pipeline's time zone, into the
  * result set: first a row with only the snapshot the relation is read with
  * (the last result column), then one row per query row (the other
- * columns).  Needs SPI.
+ * columns).  The query runs to completion into the result set, not through
+ * a cursor, so that the planner may read a large relation in parallel (a
+ * cursor never is).  Needs SPI.
  */
 static void
 PipelineReadRun(FunctionCallInfo fcinfo, PipelineReadSpec *spec)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			natts = rsinfo->setDesc->natts;
-	Datum	   *values = palloc(natts * sizeof(Datum));
-	bool	   *nulls = palloc(natts * sizeof(bool));
+	PipelineReadReceiver receiver;
+	SPIExecuteOptions options;
 	Oid			save_userid;
 	int			save_sec;
 	int			nest;
-	Portal		portal;
+
+	receiver.pub.receiveSlot = PipelineReadReceive;
+	receiver.pub.rStartup = PipelineReadStartup;
+	receiver.pub.rShutdown = PipelineReadNoOp;
+	receiver.pub.rDestroy = PipelineReadNoOp;
+	receiver.pub.mydest = DestTuplestore;	/* (DestNone would make SPI discard the result) */
+	receiver.rsinfo = rsinfo;
+	receiver.values = palloc(natts * sizeof(Datum));
+	receiver.nulls = palloc(natts * sizeof(bool));
 
 	/* from here on, the pipeline owner's rights and nothing more */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -359,27 +416,16 @@ PipelineReadRun(FunctionCallInfo fcinfo, PipelineReadSpec *spec)
 	if (SPI_execute("SELECT pg_catalog.pg_current_snapshot()", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not read the current snapshot");
-	memset(nulls, true, natts * sizeof(bool));
-	values[natts - 1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[natts - 1]);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	memset(receiver.nulls, true, natts * sizeof(bool));
+	receiver.values[natts - 1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											   &receiver.nulls[natts - 1]);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, receiver.values, receiver.nulls);
 
-	portal = SPI_cursor_open_with_args(NULL, spec->query, 0, NULL, NULL, NULL, true, 0);
-	for (;;)
-	{
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, READ_BATCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			for (int c = 0; c < natts - 1; c++)
-				values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
-			nulls[natts - 1] = true;
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
+	memset(&options, 0, sizeof(options));
+	options.read_only = true;
+	options.dest = &receiver.pub;
+	if (SPI_execute_extended(spec->query, &options) != SPI_OK_SELECT)
+		elog(ERROR, "the read of pipeline \"%s\" failed", spec->name);
 
 	PopActiveSnapshot();
 	AtEOXact_GUC(true, nest);
@@ -479,8 +525,12 @@ PipelineReadSource(FunctionCallInfo fcinfo, bool checked)
 		elog(ERROR, "SPI_connect failed");
 	PipelineSourceSetUp(PG_GETARG_INT32(0), &spec, &cols);
 	customer = psprintf("(%s)::pg_catalog.text", quote_identifier(cols.customer));
-	day = SourceDayExpression(cols.ts, cols.ts_kind, spec.time_zone);
-	amount = psprintf("(%s)::pg_catalog.float8", quote_identifier(cols.amount));
+	day = SourceDayExpression(cols.ts, cols.ts_kind, spec.time_zone, !checked);
+	/* numeric amounts stay numeric: history_agg converts them without text */
+	if (checked && get_atttype(spec.relid, get_attnum(spec.relid, cols.amount)) == NUMERICOID)
+		amount = psprintf("(%s)::pg_catalog.numeric", quote_identifier(cols.amount));
+	else
+		amount = psprintf("(%s)::pg_catalog.float8", quote_identifier(cols.amount));
 	if (!checked)
 		/* the purchase rows per store of each customer, for the store of most of them */
 		spec.query = psprintf("SELECT %s, churn.history_agg(%s, %s), %s FROM %s "
@@ -491,7 +541,7 @@ PipelineReadSource(FunctionCallInfo fcinfo, bool checked)
 	else
 		/* the day of a rejected row is only computed for rejected rows */
 		spec.query = psprintf("SELECT s.c, churn.history_agg(s.d, s.a)%s, %s, pg_catalog.count(*)%s, "
-							  "pg_catalog.array_agg(ROW((s.t)::pg_catalog.date, s.a, NULL, NULL, s.w)"
+							  "churn.pipeline_reject_agg(ROW((s.t)::pg_catalog.date, (s.a)::pg_catalog.float8, NULL, NULL, s.w)"
 							  "::churn.pipeline_reject_row) FILTER (WHERE s.w IS NOT NULL) "
 							  "FROM (SELECT %s AS c, %s AS d, %s AS t, %s AS a, %s AS st, "
 							  "churn.pipeline_purchase_reject(%s, %s, %s) AS w FROM %s) s GROUP BY 1",
@@ -592,7 +642,7 @@ pipeline_read_events(PG_FUNCTION_ARGS)
 						  "FROM (SELECT e.c, e.d, e.k, e.r, churn.pipeline_event_reject(e.c, e.d, e.k, e.r) AS w "
 						  "FROM (SELECT (%s)::pg_catalog.text AS c, (%s)::pg_catalog.date AS d, "
 						  "(%s)::pg_catalog.text AS k, (%s)::pg_catalog.float8 AS r FROM %s) e) s GROUP BY 1",
-						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind, spec.time_zone),
+						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind, spec.time_zone, false),
 						  quote_identifier(kind_col), quote_identifier(rating_col),
 						  PipelineReadRelation(spec.relid));
 	PipelineReadRun(fcinfo, &spec);

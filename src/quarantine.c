@@ -21,10 +21,12 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pipeline_purchase_reject);
 PG_FUNCTION_INFO_V1(pipeline_purchase_reject_tstz);
+PG_FUNCTION_INFO_V1(pipeline_purchase_reject_numeric);
 PG_FUNCTION_INFO_V1(pipeline_event_reject);
 
 /* Why a day cannot be used: infinite, or beyond what a timestamp holds in any time zone; NULL when fine. */
@@ -55,6 +57,26 @@ QuarantineAmount(FunctionCallInfo fcinfo, int arg)
 	return NULL;
 }
 
+/*
+ * Why a numeric purchase amount cannot be used; read as numeric, so that a
+ * source of numeric amounts is not converted to float8 (through text) for
+ * the check.
+ */
+static const char *
+QuarantineNumericAmount(FunctionCallInfo fcinfo, int arg)
+{
+	Numeric		amount;
+
+	if (PG_ARGISNULL(arg))
+		return NULL;
+	amount = PG_GETARG_NUMERIC(arg);
+	if (numeric_is_nan(amount))
+		return "amount is NaN";
+	if (numeric_is_inf(amount))
+		return "amount is infinite";
+	return NULL;
+}
+
 /* The reason as the function's text result, or NULL for a row the pipeline keeps. */
 static Datum
 QuarantineResult(FunctionCallInfo fcinfo, const char *reason)
@@ -69,7 +91,7 @@ QuarantineResult(FunctionCallInfo fcinfo, const char *reason)
  * amount), given why its time cannot be used (NULL: it can, or it is NULL).
  */
 static Datum
-QuarantinePurchase(FunctionCallInfo fcinfo, const char *time_reason)
+QuarantinePurchase(FunctionCallInfo fcinfo, const char *time_reason, bool numeric)
 {
 	if (PG_ARGISNULL(0))
 		return QuarantineResult(fcinfo, "customer is NULL");
@@ -77,7 +99,7 @@ QuarantinePurchase(FunctionCallInfo fcinfo, const char *time_reason)
 		return QuarantineResult(fcinfo, "time is NULL");
 	if (time_reason != NULL)
 		return QuarantineResult(fcinfo, time_reason);
-	return QuarantineResult(fcinfo, QuarantineAmount(fcinfo, 2));
+	return QuarantineResult(fcinfo, numeric ? QuarantineNumericAmount(fcinfo, 2) : QuarantineAmount(fcinfo, 2));
 }
 
 /*
@@ -88,7 +110,17 @@ QuarantinePurchase(FunctionCallInfo fcinfo, const char *time_reason)
 Datum
 pipeline_purchase_reject(PG_FUNCTION_ARGS)
 {
-	return QuarantinePurchase(fcinfo, PG_ARGISNULL(1) ? NULL : QuarantineDay(PG_GETARG_DATEADT(1)));
+	return QuarantinePurchase(fcinfo, PG_ARGISNULL(1) ? NULL : QuarantineDay(PG_GETARG_DATEADT(1)), false);
+}
+
+/*
+ * churn.pipeline_purchase_reject(customer, day, amount numeric): the same
+ * for a numeric amount column.
+ */
+Datum
+pipeline_purchase_reject_numeric(PG_FUNCTION_ARGS)
+{
+	return QuarantinePurchase(fcinfo, PG_ARGISNULL(1) ? NULL : QuarantineDay(PG_GETARG_DATEADT(1)), true);
 }
 
 /*
@@ -100,7 +132,7 @@ Datum
 pipeline_purchase_reject_tstz(PG_FUNCTION_ARGS)
 {
 	return QuarantinePurchase(fcinfo, !PG_ARGISNULL(1) && TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(1)) ?
-							  "time is infinite" : NULL);
+							  "time is infinite" : NULL, false);
 }
 
 /* Why an event of a known day cannot be used (kind and rating); NULL when fine. */

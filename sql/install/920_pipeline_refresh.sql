@@ -399,6 +399,10 @@ CREATE FUNCTION churn.pipeline_score(p churn.pipeline, run bigint, today date, r
 $$
 DECLARE
     idx text := pg_catalog.current_setting('enable_indexscan');
+    -- part 927: no snapshot yet (a first refresh), no join with it: right
+    -- after the first read every estimate is a few rows, and the join
+    -- hashed all the scored customers (1M: 127 MB, spilled to disk)
+    has_prev boolean := EXISTS (SELECT 1 FROM churn.pipeline_warning w WHERE w.pipeline_id = p.pipeline_id);
 BEGIN
     IF NOT rescore THEN
         -- only the touched customers: their snapshot rows by key (part 926)
@@ -439,7 +443,8 @@ BEGIN
                                     tt.code, tt.value_segment, lc.lifecycle, sc.e, sc.store) AS changed,
                w.reason AS prev_reason
         FROM sc
-        LEFT JOIN churn.pipeline_warning w ON w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
+        LEFT JOIN churn.pipeline_warning w
+               ON has_prev AND w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
         CROSS JOIN LATERAL churn.lifecycle(sc.f, sc.spend_365, p.policy) lc(lifecycle)
         CROSS JOIN LATERAL churn.lifecycle_tier(churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code),
                                                 lc.lifecycle) tt
@@ -488,11 +493,12 @@ BEGIN
         FROM t WHERE t.code <> coalesce(t.prev_code, 'N0')
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM ui) + (SELECT count(*) FROM uu), (SELECT count(*) FROM tc),
-           (SELECT array_agg(ROW(t.customer_id, t.code, t.value_segment, t.p_churn, t.spend_365,
-                                 t.drivers, t.store, t.reason)::churn.pipeline_alert_candidate)
-            FROM t WHERE t.alert)
-    INTO n_scored, n_written, n_changes, cands;
+    SELECT a.n, (SELECT count(*) FROM ui) + (SELECT count(*) FROM uu), (SELECT count(*) FROM tc), a.cands
+    INTO n_scored, n_written, n_changes, cands
+    FROM (SELECT count(*) AS n,
+                 array_agg(ROW(t.customer_id, t.code, t.value_segment, t.p_churn, t.spend_365,
+                               t.drivers, t.store, t.reason)::churn.pipeline_alert_candidate) FILTER (WHERE t.alert) AS cands
+          FROM t) a;
     PERFORM pg_catalog.set_config('enable_indexscan', idx, true);
 END
 $$;

@@ -148,3 +148,28 @@ RESET search_path;
 DROP SCHEMA test_pipeline_rejects CASCADE;
 DROP ROLE test_rej_owner;
 DROP ROLE test_rej_other;
+
+-- The full read's helpers (part 927).
+-- churn.pipeline_day is (timezone(zone, ts))::date: zone names (with DST),
+-- abbreviations (which timezone() tries first: EST is both), POSIX
+-- offsets; the zone changes from row to row, so its cache is re-filled
+SELECT z, count(*) AS n,
+       count(*) FILTER (WHERE churn.pipeline_day(ts, z) IS DISTINCT FROM (timezone(z, ts))::date) AS differ
+FROM unnest(ARRAY['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe',
+                  'EST', 'CEST', 'PST8PDT', '+05', 'UTC-3']) z,
+     generate_series(timestamptz '2023-01-01 00:00 UTC', '2025-01-01', interval '97 minutes') ts
+GROUP BY z ORDER BY z;
+SELECT churn.pipeline_day('infinity', 'UTC') AS pos_inf, churn.pipeline_day('-infinity', 'Europe/Berlin') AS neg_inf,
+       churn.pipeline_day(NULL, 'UTC') AS null_ts;
+SELECT churn.pipeline_day(now(), 'Mars/Olympus');
+-- numeric amounts are checked as numeric
+SELECT churn.pipeline_purchase_reject('a', current_date, 'NaN'::numeric) AS nan,
+       churn.pipeline_purchase_reject('a', current_date, '-Infinity'::numeric) AS inf,
+       churn.pipeline_purchase_reject('a', 'infinity'::date, 1.5::numeric) AS inf_day,
+       churn.pipeline_purchase_reject('a', current_date, NULL::numeric) AS null_amount,
+       churn.pipeline_purchase_reject('a', current_date, 12345678901234567890.12::numeric) AS big;
+-- the rejected rows of a customer: NULL without any
+SELECT churn.pipeline_reject_agg(ROW(d, 1.0, NULL, NULL, 'why')::churn.pipeline_reject_row) FILTER (WHERE d > '2024-01-02')
+           AS none,
+       churn.pipeline_reject_agg(ROW(d, 1.0, NULL, NULL, 'why')::churn.pipeline_reject_row) AS two
+FROM unnest(ARRAY[date '2024-01-01', '2024-01-02']) d;
