@@ -354,10 +354,13 @@ BEGIN
         BEGIN
             -- the whole slice in table order, not by index (part 926)
             PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
-            bg := (SELECT churn.bgnbd_fit(f.x, f.t_x / 7, f.t / 7)
-                   FROM churn.pipeline_customer c
-                   CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
-                   WHERE c.pipeline_id = p.pipeline_id AND f.first_purchase IS NOT NULL);
+            -- features in the select list, once per customer (OFFSET 0): a
+            -- function in FROM is a function scan, which makes and drops a
+            -- tuplestore for every customer (part 927)
+            bg := (SELECT churn.bgnbd_fit((s.f).x, (s.f).t_x / 7, (s.f).t / 7)
+                   FROM (SELECT churn.features(c.history, today, p.window_days) AS f
+                         FROM churn.pipeline_customer c WHERE c.pipeline_id = p.pipeline_id OFFSET 0) s
+                   WHERE (s.f).first_purchase IS NOT NULL);
             PERFORM pg_catalog.set_config('enable_indexscan', idx, true);
         EXCEPTION WHEN OTHERS THEN
             IF p.model = 'bgnbd' THEN
@@ -427,28 +430,42 @@ BEGIN
                churn.model_p_alive(bgm, s.f) AS p_alive,
                churn.model_expected(bgm, s.f, p.horizon_days) AS expected,
                churn.model_expected(bgm, s.f, 365)
-                   * greatest(0, coalesce((s.f).repeat_avg_spend, (s.f).avg_spend, 0)) AS predicted_value
+                   * greatest(0, coalesce((s.f).repeat_avg_spend, (s.f).avg_spend, 0)) AS predicted_value,
+               churn.lifecycle(s.f, s.spend_365, p.policy) AS lifecycle
         FROM s
         WHERE (s.f).first_purchase IS NOT NULL
     ), t0 AS (
-        SELECT sc.*, lc.lifecycle,
-               churn.reason(sc.f, sc.e, lc.lifecycle,
+        -- the lifecycle and the tier are computed in select lists, not in
+        -- FROM: a function in FROM is a function scan, which makes and drops
+        -- a tuplestore for every customer (part 927)
+        SELECT j.customer_id, j.f, j.e, j.store, j.spend_365, j.p_churn, j.p_alive, j.expected, j.predicted_value,
+               j.lifecycle,
+               churn.reason(j.f, j.e, j.lifecycle,
                             CASE WHEN (scorer).kind = 'rules' THEN (scorer).ruleset ELSE 'default' END) AS reason,
-               tt.zone, tt.level, tt.code, tt.value_segment, tt.lead_days,
-               w.code AS prev_code, w.customer_id IS NULL AS is_new,
-               w.customer_id IS NULL
-               OR (w.features, w.p_churn, w.p_alive, w.expected_purchases, w.predicted_value, w.annual_value,
-                   w.code, w.value_segment, w.lifecycle, w.engagement, w.store)
-                  IS DISTINCT FROM (sc.f, sc.p_churn, sc.p_alive, sc.expected, sc.predicted_value, sc.spend_365,
-                                    tt.code, tt.value_segment, lc.lifecycle, sc.e, sc.store) AS changed,
-               w.reason AS prev_reason
-        FROM sc
-        LEFT JOIN churn.pipeline_warning w
-               ON has_prev AND w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
-        CROSS JOIN LATERAL churn.lifecycle(sc.f, sc.spend_365, p.policy) lc(lifecycle)
-        CROSS JOIN LATERAL churn.lifecycle_tier(churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code),
-                                                lc.lifecycle) tt
-        WHERE tt.code IS NOT NULL           -- no score, no tier (p_churn NULL)
+               (j.tt).zone, (j.tt).level, (j.tt).code, (j.tt).value_segment, (j.tt).lead_days,
+               j.prev_code, j.is_new,
+               j.is_new
+               OR (j.w_features, j.w_p_churn, j.w_p_alive, j.w_expected, j.w_predicted_value, j.w_annual_value,
+                   j.prev_code, j.w_value_segment, j.w_lifecycle, j.w_engagement, j.w_store)
+                  IS DISTINCT FROM (j.f, j.p_churn, j.p_alive, j.expected, j.predicted_value, j.spend_365,
+                                    (j.tt).code, (j.tt).value_segment, j.lifecycle, j.e, j.store) AS changed,
+               j.prev_reason
+        FROM (
+            -- the tier once per customer (OFFSET 0), not once per field above
+            SELECT sc.*,
+                   churn.lifecycle_tier(churn.warning_tier(sc.p_churn, sc.spend_365, p.policy, w.code),
+                                        sc.lifecycle) AS tt,
+                   w.code AS prev_code, w.customer_id IS NULL AS is_new, w.reason AS prev_reason,
+                   w.features AS w_features, w.p_churn AS w_p_churn, w.p_alive AS w_p_alive,
+                   w.expected_purchases AS w_expected, w.predicted_value AS w_predicted_value,
+                   w.annual_value AS w_annual_value, w.value_segment AS w_value_segment,
+                   w.lifecycle AS w_lifecycle, w.engagement AS w_engagement, w.store AS w_store
+            FROM sc
+            LEFT JOIN churn.pipeline_warning w
+                   ON has_prev AND w.pipeline_id = p.pipeline_id AND w.customer_id = sc.customer_id
+            OFFSET 0
+        ) j
+        WHERE (j.tt).code IS NOT NULL       -- no score, no tier (p_churn NULL)
     ), t AS (
         -- an alert for a code more urgent than before in an alerting zone,
         -- unless the customer has been gone too long; its top drivers
