@@ -41,38 +41,37 @@ QuarantineDay(DateADT day)
 	return NULL;
 }
 
-/* Why a purchase amount cannot be used (NaN or infinite); NULL amounts are purchases without spend. */
-static const char *
-QuarantineAmount(FunctionCallInfo fcinfo, int arg)
-{
-	float8		amount;
-
-	if (PG_ARGISNULL(arg))
-		return NULL;
-	amount = PG_GETARG_FLOAT8(arg);
-	if (isnan(amount))
-		return "amount is NaN";
-	if (isinf(amount))
-		return "amount is infinite";
-	return NULL;
-}
-
 /*
- * Why a numeric purchase amount cannot be used; read as numeric, so that a
- * source of numeric amounts is not converted to float8 (through text) for
- * the check.
+ * Why the purchase amount in argument arg cannot be used (NaN or infinite);
+ * NULL amounts are purchases without spend.  A numeric amount is checked
+ * as numeric, so that a source of numeric amounts is not converted to
+ * float8 (through text) for the check.
  */
 static const char *
-QuarantineNumericAmount(FunctionCallInfo fcinfo, int arg)
+QuarantineAmount(FunctionCallInfo fcinfo, int arg, bool numeric)
 {
-	Numeric		amount;
+	bool		is_nan;
+	bool		is_inf;
 
 	if (PG_ARGISNULL(arg))
 		return NULL;
-	amount = PG_GETARG_NUMERIC(arg);
-	if (numeric_is_nan(amount))
+	if (numeric)
+	{
+		Numeric		amount = PG_GETARG_NUMERIC(arg);
+
+		is_nan = numeric_is_nan(amount);
+		is_inf = numeric_is_inf(amount);
+	}
+	else
+	{
+		float8		amount = PG_GETARG_FLOAT8(arg);
+
+		is_nan = isnan(amount);
+		is_inf = isinf(amount);
+	}
+	if (is_nan)
 		return "amount is NaN";
-	if (numeric_is_inf(amount))
+	if (is_inf)
 		return "amount is infinite";
 	return NULL;
 }
@@ -99,7 +98,7 @@ QuarantinePurchase(FunctionCallInfo fcinfo, const char *time_reason, bool numeri
 		return QuarantineResult(fcinfo, "time is NULL");
 	if (time_reason != NULL)
 		return QuarantineResult(fcinfo, time_reason);
-	return QuarantineResult(fcinfo, numeric ? QuarantineNumericAmount(fcinfo, 2) : QuarantineAmount(fcinfo, 2));
+	return QuarantineResult(fcinfo, QuarantineAmount(fcinfo, 2, numeric));
 }
 
 /*
