@@ -305,8 +305,20 @@ typedef struct PipelineReadSpec
 	const char *what;			/* "source" or "events relation", for messages */
 	const char *hint;			/* when that relation is gone */
 	const char *time_zone;
+	bool		count_kept;		/* count the rows kept (only a share limit needs them) */
 	char	   *query;			/* run with the owner's rights; set after the checks */
 } PipelineReadSpec;
+
+/*
+ * The count of a customer's rows kept, or NULL when the pipeline has no
+ * limit on the share of rejected rows: the count travelled through the
+ * read's parallel plan as one more partial state, a tenth of a full read.
+ */
+static const char *
+PipelineKeptCount(const PipelineReadSpec *spec)
+{
+	return spec->count_kept ? "pg_catalog.count(*) FILTER (WHERE s.w IS NULL)" : "NULL::pg_catalog.int8";
+}
 
 /* Check that the pipeline's owner and the relation to read still exist. */
 static void
@@ -461,19 +473,24 @@ typedef struct PipelineSourceColumns
 
 /*
  * Look up a pipeline's source and check it before any read; fills spec
- * (but its query) and cols.  Needs SPI.
+ * (but its query) and cols.  The 0.2.0 read (legacy) asks only for the
+ * columns a 0.2.0 churn.pipeline has.  Needs SPI.
  */
 static void
-PipelineSourceSetUp(int32 pipeline_id, PipelineReadSpec *spec, PipelineSourceColumns *cols)
+PipelineSourceSetUp(int32 pipeline_id, PipelineReadSpec *spec, PipelineSourceColumns *cols, bool legacy)
 {
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
 
 	PipelineReadLookUp(pipeline_id,
+					   legacy ?
 					   "name, owner::pg_catalog.oid, source::pg_catalog.oid, customer_col::pg_catalog.text, "
 					   "ts_col::pg_catalog.text, amount_col::pg_catalog.text, ts_kind, time_zone, "
-					   "store_col::pg_catalog.text");
+					   "NULL::pg_catalog.text, false" :
+					   "name, owner::pg_catalog.oid, source::pg_catalog.oid, customer_col::pg_catalog.text, "
+					   "ts_col::pg_catalog.text, amount_col::pg_catalog.text, ts_kind, time_zone, "
+					   "store_col::pg_catalog.text, max_rejected_share IS NOT NULL");
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	spec->name = SPI_getvalue(tup, desc, 1);
@@ -487,6 +504,7 @@ PipelineSourceSetUp(int32 pipeline_id, PipelineReadSpec *spec, PipelineSourceCol
 	cols->ts_kind = SPI_getvalue(tup, desc, 7);
 	spec->time_zone = SPI_getvalue(tup, desc, 8);
 	cols->store = SPI_getvalue(tup, desc, 9);
+	spec->count_kept = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
 
 	PipelineReadCheck(spec);
 	/* a column retyped since the pipeline was set up fails here, before any read */
@@ -523,7 +541,7 @@ PipelineReadSource(FunctionCallInfo fcinfo, bool checked)
 	ChurnMaterializeSRF(fcinfo);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	PipelineSourceSetUp(PG_GETARG_INT32(0), &spec, &cols);
+	PipelineSourceSetUp(PG_GETARG_INT32(0), &spec, &cols, !checked);
 	customer = psprintf("(%s)::pg_catalog.text", quote_identifier(cols.customer));
 	day = SourceDayExpression(cols.ts, cols.ts_kind, spec.time_zone, !checked);
 	/* numeric amounts stay numeric: history_agg converts them without text */
@@ -540,12 +558,12 @@ PipelineReadSource(FunctionCallInfo fcinfo, bool checked)
 							  quote_identifier(cols.customer), quote_identifier(cols.ts));
 	else
 		/* the day of a rejected row is only computed for rejected rows */
-		spec.query = psprintf("SELECT s.c, churn.history_agg(s.d, s.a)%s, %s, pg_catalog.count(*)%s, "
+		spec.query = psprintf("SELECT s.c, churn.history_agg(s.d, s.a)%s, %s, %s, "
 							  "churn.pipeline_reject_agg(ROW((s.t)::pg_catalog.date, (s.a)::pg_catalog.float8, NULL, NULL, s.w)"
 							  "::churn.pipeline_reject_row) FILTER (WHERE s.w IS NOT NULL) "
 							  "FROM (SELECT %s AS c, %s AS d, %s AS t, %s AS a, %s AS st, "
 							  "churn.pipeline_purchase_reject(%s, %s, %s) AS w FROM %s) s GROUP BY 1",
-							  keep, PipelineStoreCounts(cols.store == NULL ? NULL : "st", keep), keep,
+							  keep, PipelineStoreCounts(cols.store == NULL ? NULL : "st", keep), PipelineKeptCount(&spec),
 							  customer, day, quote_identifier(cols.ts), amount,
 							  cols.store == NULL ? "NULL" : quote_identifier(cols.store),
 							  customer, day, amount, PipelineReadRelation(spec.relid));
@@ -612,7 +630,7 @@ pipeline_read_events(PG_FUNCTION_ARGS)
 					   "name, owner::pg_catalog.oid, events::pg_catalog.oid, "
 					   "event_customer_col::pg_catalog.text, event_ts_col::pg_catalog.text, "
 					   "event_kind_col::pg_catalog.text, event_rating_col::pg_catalog.text, event_ts_kind, "
-					   "time_zone");
+					   "time_zone, max_rejected_share IS NOT NULL");
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	spec.name = SPI_getvalue(tup, desc, 1);
@@ -631,17 +649,19 @@ pipeline_read_events(PG_FUNCTION_ARGS)
 	rating_col = SPI_getvalue(tup, desc, 7);
 	ts_kind = SPI_getvalue(tup, desc, 8);
 	spec.time_zone = SPI_getvalue(tup, desc, 9);
+	spec.count_kept = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
 
 	PipelineReadCheck(&spec);
 	(void) PipelineCheckEventColumns(spec.relid, customer_col, ts_col, kind_col, rating_col, ts_kind);
 	/* the local day in the pipeline's time zone (TimeZone is set for the read) */
 	spec.query = psprintf("SELECT s.c, churn.engagement_agg((s.d)::pg_catalog.timestamptz, s.k, s.r) "
-						  "FILTER (WHERE s.w IS NULL), pg_catalog.count(*) FILTER (WHERE s.w IS NULL), "
-						  "pg_catalog.array_agg(ROW(s.d, NULL, s.k, s.r, s.w)::churn.pipeline_reject_row) "
+						  "FILTER (WHERE s.w IS NULL), %s, "
+						  "churn.pipeline_reject_agg(ROW(s.d, NULL, s.k, s.r, s.w)::churn.pipeline_reject_row) "
 						  "FILTER (WHERE s.w IS NOT NULL) "
 						  "FROM (SELECT e.c, e.d, e.k, e.r, churn.pipeline_event_reject(e.c, e.d, e.k, e.r) AS w "
 						  "FROM (SELECT (%s)::pg_catalog.text AS c, (%s)::pg_catalog.date AS d, "
 						  "(%s)::pg_catalog.text AS k, (%s)::pg_catalog.float8 AS r FROM %s) e) s GROUP BY 1",
+						  PipelineKeptCount(&spec),
 						  quote_identifier(customer_col), SourceDayExpression(ts_col, ts_kind, spec.time_zone, false),
 						  quote_identifier(kind_col), quote_identifier(rating_col),
 						  PipelineReadRelation(spec.relid));

@@ -170,7 +170,9 @@ BEGIN
     SELECT (SELECT s.snapshot FROM s),
            (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd) + (SELECT count(*) FROM dc)
            + (SELECT count(*) FROM dh) + 0 * (SELECT count(*) FROM dq) + 0 * (SELECT count(*) FROM dw),
-           (SELECT coalesce(sum(r.kept), 0) FROM r) + (SELECT count(*) FROM rj)
+           -- the rows read: counted only for a limit on the share rejected (part 927)
+           CASE WHEN p.max_rejected_share IS NOT NULL
+                THEN (SELECT coalesce(sum(r.kept), 0) FROM r) + (SELECT count(*) FROM rj) END
     INTO snap, n_merged, n_rows;
     UPDATE churn.pipeline SET base_snapshot = snap, state_key = key WHERE pipeline_id = p.pipeline_id;
 END
@@ -277,7 +279,8 @@ BEGIN
            (SELECT count(*) FROM chg WHERE NOT chg.touched)
            + 0 * ((SELECT count(*) FROM dq) + (SELECT count(*) FROM ins) + (SELECT count(*) FROM del)
                   + (SELECT count(*) FROM upd)),
-           (SELECT coalesce(sum(r.kept), 0) FROM r) + (SELECT count(*) FROM rj)
+           CASE WHEN p.max_rejected_share IS NOT NULL
+                THEN (SELECT coalesce(sum(r.kept), 0) FROM r) + (SELECT count(*) FROM rj) END
     INTO snap, n_skipped, n_merged, n_rows;
     UPDATE churn.pipeline SET event_snapshot = snap WHERE pipeline_id = p.pipeline_id;
 END
@@ -550,7 +553,7 @@ DECLARE
     n_merged   bigint := 0;
     n_alerts   bigint;
     n_closed   bigint;
-    n_rows     bigint;             -- rows read, rejected ones included (part 921)
+    n_rows     bigint;             -- rows read, rejected ones included (part 921; part 927: NULL unless needed)
     ev_rows    bigint;
     n_rejected bigint;
 BEGIN

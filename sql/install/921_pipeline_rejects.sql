@@ -77,7 +77,8 @@ COMMENT ON FUNCTION churn.pipeline_read_purchases(int) IS
     'pipeline internal: the whole source as one history and store count per customer, the rows kept and those rejected, read with the owner''s rights; the first row carries the snapshot used';
 
 -- The rows run rejected; an error when they are over the pipeline's limit
--- (n_rows: the rows the run read, rejected ones included).
+-- (n_rows: the rows the run read, rejected ones included; a full read counts
+-- them only for a pipeline with max_rejected_share, part 927).
 CREATE FUNCTION churn.pipeline_check_rejects(p churn.pipeline, run bigint, n_rows bigint) RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -85,7 +86,7 @@ DECLARE
     n bigint := (SELECT count(*) FROM churn.pipeline_reject j WHERE j.run_id = run);
 BEGIN
     IF n > p.max_rejected_rows OR n > p.max_rejected_share * n_rows THEN
-        RAISE EXCEPTION 'pipeline "%" rejected % of % rows, more than its limit', p.name, n, n_rows
+        RAISE EXCEPTION 'pipeline "%" rejected % rows, more than its limit', p.name, n || coalesce(' of ' || n_rows, '')
             USING ERRCODE = 'data_exception',
                   DETAIL = (SELECT format('Limit: %s. Rejected: %s.',
                                           concat_ws(' and ', p.max_rejected_rows || ' rows',
