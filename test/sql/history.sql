@@ -108,22 +108,48 @@ SELECT count(*) AS same FROM hb JOIN hb2 USING (id) WHERE hb.h::text = hb2.h::te
 
 -- parallel aggregation: partial states travel between processes as churn.history
 CREATE TABLE big AS
-SELECT (g % 5000) AS cid,
+SELECT (g % 5000) AS cid, (g % 5000) / 100 AS grp,
        '2023-01-01'::timestamptz + ((g * 7919) % 700) * interval '1 day' + (g % 3) * interval '5 hours' AS ts,
        ((g * 31) % 200 - 10)::float8 AS amount
 FROM generate_series(1, 200000) g;
 ANALYZE big;
-SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+SET parallel_setup_cost = 0;
 SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;
 SET enable_hashagg = off;
+-- few groups (50 of 4,000 rows): the partial aggregates reduce, so the
+-- planner splits them across workers despite the combine's cost
+EXPLAIN (COSTS OFF) SELECT grp, churn.history_agg(ts, amount) FROM big GROUP BY grp;
+CREATE TABLE par AS SELECT grp, churn.history_agg(ts, amount)::text AS h FROM big GROUP BY grp;
+-- many groups (5,000 of 40 rows): every worker would see almost every
+-- customer, so the combine's cost (part 974) keeps the aggregate in one process
+RESET enable_hashagg;
 EXPLAIN (COSTS OFF) SELECT cid, churn.history_agg(ts, amount) FROM big GROUP BY cid;
-CREATE TABLE par AS SELECT cid, churn.history_agg(ts, amount)::text AS h FROM big GROUP BY cid;
-RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
-SET max_parallel_workers_per_gather = 0;
-CREATE TABLE ser AS SELECT cid, churn.history_agg(ts, amount)::text AS h FROM big GROUP BY cid;
+RESET parallel_setup_cost; RESET min_parallel_table_scan_size;
+SET max_parallel_workers_per_gather = 0; SET enable_hashagg = off;
+CREATE TABLE ser AS SELECT grp, churn.history_agg(ts, amount)::text AS h FROM big GROUP BY grp;
+CREATE TABLE ser_all AS SELECT cid, churn.history_agg(ts, amount)::text AS h FROM big GROUP BY cid;
 RESET max_parallel_workers_per_gather; RESET enable_hashagg;
-SELECT count(*) AS customers, count(*) FILTER (WHERE par.h = ser.h) AS equal
-FROM par JOIN ser USING (cid);
+SELECT count(*) AS groups, count(*) FILTER (WHERE par.h = ser.h) AS equal
+FROM par JOIN ser USING (grp);
+
+-- a hash aggregate over many customers works in batches (SSPACE, part 974):
+-- it plans partitions for history_agg where count(*) over the same groups
+-- plans none, and its spilled batches give the sorted plan's histories
+CREATE FUNCTION pg_temp.planned_partitions(q text) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    p jsonb;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO p;
+    RETURN coalesce((pg_catalog.jsonb_path_query_first(p, 'strict $.**."Planned Partitions"'))::int, 0);
+END $$;
+SET work_mem = '1MB';
+SELECT pg_temp.planned_partitions('SELECT cid, count(*) FROM big GROUP BY cid') AS count_partitions,
+       pg_temp.planned_partitions('SELECT cid, churn.history_agg(ts, amount) FROM big GROUP BY cid') > 0 AS history_partitions;
+SET enable_sort = off;
+CREATE TABLE batched AS SELECT cid, churn.history_agg(ts, amount)::text AS h FROM big GROUP BY cid;
+RESET enable_sort; RESET work_mem;
+SELECT count(*) AS customers, count(*) FILTER (WHERE b.h = s.h) AS equal
+FROM batched b JOIN ser_all s USING (cid);
 
 -- one customer with a million purchase rows on 3650 days
 SELECT (f).purchase_days, (f).x, (f).total_spend, (f).mean_gap_days
