@@ -10,8 +10,8 @@
 #            current_date) ... GROUP BY 1 with SSPACE s and combine COST c
 #            (set in the throwaway cluster's catalog), for each pair in
 #            BENCH_FIGURES; 256:1 is 0.2.0, 8192:100 is 0.3.0
-# Prints the median seconds, the ratio to the floor (goal <= 1.5) and the
-# plan the planner chose.
+# Prints each run's seconds, the ratio of the medians to the floor's (goal
+# <= 1.5; with 2 runs the lower one) and the plan the planner chose.
 #
 #   BENCH_CUSTOMERS=1000000 BENCH_REPEAT=2 bench/agg_batches.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"

@@ -8,8 +8,8 @@
 -- aggregate touches its group's entry and, for a state passed by reference,
 -- the state too.  With a table of a million groups neither is in the CPU
 -- cache, and the misses, not the work, set the time: the bare aggregate took
--- 7.8 s and count(*) 4.3 s, while the same aggregate run in batches of about
--- 15,000 customers took 3.8 s.  A hash aggregate keeps at most
+-- 7.8-8.8 s and count(*) 4.2-4.9 s, while the same aggregate run in batches
+-- of about 15,000 customers took 3.8-5.8 s.  A hash aggregate keeps at most
 -- (hash memory / the planner's state size) groups in memory before it
 -- partitions the rest of its input to disk, so:
 --
@@ -17,9 +17,10 @@
 --   state (array_agg, numeric sum).  A 10-day state takes about 300 bytes;
 --   the figure is not the state's size but the batch it sets: about 15,000
 --   groups at work_mem 64MB.  2048 and 4096 made batches too large at 64MB
---   (4.9 and 4.5 s); at work_mem 4MB any figure from 1024 up makes the
---   planner sort instead, which at 5M customers was still faster than the
---   old plan (28.9 s against 44.2 s).
+--   (4.5-9.5 s); at work_mem 4MB any figure from 1024 up makes the planner
+--   sort instead for a million customers and more: at 1M a little slower
+--   than the old plan (5.5 against 4.5-5.1 s), at 5M faster (28.9 against
+--   44.2 s).  bench/agg_batches.sh measures the figures side by side.
 --
 --   COST 100 on the combine functions: in a parallel plan every worker sees
 --   almost every customer, so each customer's partial states are sorted,
