@@ -17,12 +17,12 @@
 #include "days.h"
 
 #include "datatype/timestamp.h"
-#include "pgtime.h"
 #include "fmgr.h"
+#include "parser/scansup.h"
+#include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
-#include "parser/scansup.h"
 #include "utils/guc.h"
 
 PG_FUNCTION_INFO_V1(pipeline_day);
@@ -219,6 +219,8 @@ pipeline_day(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("time zone \"%s\" not recognized", name)));
 		}
+		pfree(lower);
+		pfree(name);
 		fcinfo->flinfo->fn_extra = cache;
 		MemoryContextSwitchTo(old);
 	}

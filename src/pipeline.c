@@ -591,8 +591,8 @@ pipeline_read(PG_FUNCTION_ARGS)
  * (churn.pipeline_purchase_reject): per customer the history and store
  * count of the kept rows, their number (NULL unless the pipeline limits the
  * share of rows rejected), and the rejected rows (day, amount, reason);
- * rows without a customer form one group of rejects with customer_id NULL.  The first row carries only the snapshot, as in
- * pipeline_read.
+ * rows without a customer form one group of rejects with customer_id
+ * NULL.  The first row carries only the snapshot, as in pipeline_read.
  */
 Datum
 pipeline_read_purchases(PG_FUNCTION_ARGS)
@@ -605,10 +605,9 @@ pipeline_read_purchases(PG_FUNCTION_ARGS)
  * customer, with the owner's rights, splitting in the same pass the rows
  * it keeps from those it rejects (churn.pipeline_event_reject): per
  * customer the engagement of the kept rows, their number (as for
- * purchases), and the
- * rejected rows (day, kind, rating, reason); rows without a customer form
- * one group of rejects with customer_id NULL.  The first row carries only
- * the snapshot, as in pipeline_read.
+ * purchases) and the rejected rows (day, kind, rating, reason); rows
+ * without a customer form one group of rejects with customer_id NULL.  The
+ * first row carries only the snapshot, as in pipeline_read.
  */
 Datum
 pipeline_read_events(PG_FUNCTION_ARGS)
