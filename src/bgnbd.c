@@ -36,10 +36,14 @@ PG_FUNCTION_INFO_V1(bgnbd_loglik);
 void
 BgnbdGetParams(HeapTupleHeader m, double *r, double *alpha, double *a, double *b)
 {
-	*r = ProbModelParam(m, 1, "churn.bgnbd", "r", true);
-	*alpha = ProbModelParam(m, 2, "churn.bgnbd", "alpha", true);
-	*a = ProbModelParam(m, 3, "churn.bgnbd", "a", true);
-	*b = ProbModelParam(m, 4, "churn.bgnbd", "b", true);
+	static const char *const names[] = {"r", "alpha", "a", "b"};
+	double		v[4];
+
+	ProbModelParams(m, "churn.bgnbd", 4, names, v);
+	*r = v[0];
+	*alpha = v[1];
+	*a = v[2];
+	*b = v[3];
 }
 
 /*

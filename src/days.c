@@ -176,16 +176,39 @@ ChurnTimestampToDayIn(TimestampTz ts, pg_tz *tz)
 typedef struct PipelineDayZone
 {
 	text	   *name;
-	pg_tz	   *tz;				/* NULL: an abbreviation, converted by timezone() */
+	pg_tz	   *tz;				/* NULL: an abbreviation */
+	bool		fixed;			/* a fixed-offset abbreviation (UTC, EST) */
+	int			offset;			/* its offset from UTC, seconds east */
 } PipelineDayZone;
+
+/*
+ * The calendar day of a finite ts at a fixed offset from UTC, as
+ * (timezone(abbrev, ts))::date gives it: the local time must be a valid
+ * timestamp, and the day is the floor of local time over whole days.
+ */
+static DateADT
+FixedOffsetDay(TimestampTz ts, int offset)
+{
+	Timestamp	local = ts + (Timestamp) offset * USECS_PER_SEC;
+	Timestamp	day;
+
+	if (!IS_VALID_TIMESTAMP(local))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	day = local / USECS_PER_DAY;
+	if (local % USECS_PER_DAY < 0)
+		day--;
+	return (DateADT) day;
+}
 
 /*
  * churn.pipeline_day(ts, zone): the calendar day of ts in the named zone,
  * as (timezone(zone, ts))::date gives it, infinities kept (the read's
  * quarantine rejects them).  A zone name is looked up once per call site,
  * not per row: timezone() parses it on every call, which cost a tenth of a
- * full read.  An abbreviation (which timezone() tries first) is left to
- * timezone() itself.
+ * full read.  A fixed-offset abbreviation (which timezone() tries first;
+ * UTC is one) is plain arithmetic; a dynamic one is left to timezone().
  */
 Datum
 pipeline_day(PG_FUNCTION_ARGS)
@@ -206,12 +229,16 @@ pipeline_day(PG_FUNCTION_ARGS)
 		char	   *lower = downcase_truncate_identifier(name, strlen(name), false);
 		int			offset;
 		pg_tz	   *abbrev_tz;
+		int			type;
 
 		if (cache == NULL)
 			cache = palloc0(sizeof(PipelineDayZone));
 		cache->name = DatumGetTextPP(datumCopy(PointerGetDatum(zone), false, -1));
 		cache->tz = NULL;
-		if (DecodeTimezoneAbbrev(0, lower, &offset, &abbrev_tz) == UNKNOWN_FIELD)
+		type = DecodeTimezoneAbbrev(0, lower, &offset, &abbrev_tz);
+		cache->fixed = (type == TZ || type == DTZ);
+		cache->offset = offset;
+		if (type == UNKNOWN_FIELD)
 		{
 			cache->tz = pg_tzset(name);
 			if (cache->tz == NULL)
@@ -224,6 +251,8 @@ pipeline_day(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = cache;
 		MemoryContextSwitchTo(old);
 	}
+	if (cache->fixed)
+		PG_RETURN_DATEADT(FixedOffsetDay(ts, cache->offset));
 	if (cache->tz == NULL)
 		return DirectFunctionCall1(timestamp_date,
 								   DirectFunctionCall2(timestamptz_zone, PointerGetDatum(zone),

@@ -26,9 +26,13 @@ PG_FUNCTION_INFO_V1(predicted_value);
 static void
 GgGetParams(HeapTupleHeader m, double *p, double *q, double *v)
 {
-	*p = ProbModelParam(m, 1, "churn.gg", "p", true);
-	*q = ProbModelParam(m, 2, "churn.gg", "q", true);
-	*v = ProbModelParam(m, 3, "churn.gg", "v", true);
+	static const char *const names[] = {"p", "q", "v"};
+	double		par[3];
+
+	ProbModelParams(m, "churn.gg", 3, names, par);
+	*p = par[0];
+	*q = par[1];
+	*v = par[2];
 }
 
 /*

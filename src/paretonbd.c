@@ -49,10 +49,14 @@ PG_FUNCTION_INFO_V1(pnbd_loglik);
 static void
 PnbdGetParams(HeapTupleHeader m, double *r, double *alpha, double *s, double *beta)
 {
-	*r = ProbModelParam(m, 1, "churn.pnbd", "r", true);
-	*alpha = ProbModelParam(m, 2, "churn.pnbd", "alpha", true);
-	*s = ProbModelParam(m, 3, "churn.pnbd", "s", true);
-	*beta = ProbModelParam(m, 4, "churn.pnbd", "beta", true);
+	static const char *const names[] = {"r", "alpha", "s", "beta"};
+	double		v[4];
+
+	ProbModelParams(m, "churn.pnbd", 4, names, v);
+	*r = v[0];
+	*alpha = v[1];
+	*s = v[2];
+	*beta = v[3];
 }
 
 /* log I(p, q; A, B; y); NaN if the series does not converge. */

@@ -105,10 +105,10 @@ extern double ProbDigamma(double x);
 /* log(exp(a) + exp(b)) without overflow. */
 extern double ProbLogSumExp(double a, double b);
 
-/* Read float8 attribute attno of a model row; errors on NULL or, when
- * positive is set, on non-positive or non-finite values. */
-extern double ProbModelParam(HeapTupleHeader m, int attno, const char *type,
-							 const char *name, bool positive);
+/* Read the first n float8 fields of a model row (named by names) into
+ * out; errors on NULL, non-positive or non-finite values. */
+extern void ProbModelParams(HeapTupleHeader m, const char *type, int n,
+							const char *const *names, double *out);
 
 /* --- bgnbd.c (used by gammagamma.c for predicted_value) --- */
 

@@ -13,10 +13,12 @@
 #include <float.h>
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/typcache.h"
 
 PG_FUNCTION_INFO_V1(rft_fit_trans);
 PG_FUNCTION_INFO_V1(prob_fit_combine);
@@ -410,26 +412,42 @@ ProbFitResult(FunctionCallInfo fcinfo, const double *theta, int k,
 	return ChurnMakeComposite(fcinfo, values, nulls);
 }
 
-/* Fetch a float8 field of a model composite, validating it. */
-double
-ProbModelParam(HeapTupleHeader m, int attno, const char *type,
-			   const char *name, bool positive)
+/*
+ * Fetch the first n float8 fields of a model composite (named by names),
+ * each positive and finite.  One row type lookup for all of them: scoring
+ * calls this for every customer.
+ */
+void
+ProbModelParams(HeapTupleHeader m, const char *type, int n, const char *const *names,
+				double *out)
 {
-	bool		isnull;
-	Datum		d = GetAttributeByNum(m, (AttrNumber) attno, &isnull);
-	double		v;
+	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(m),
+											 HeapTupleHeaderGetTypMod(m));
+	HeapTupleData tuple;
 
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model parameter %s of %s is null", name, type)));
-	v = DatumGetFloat8(d);
-	if (positive && !(isfinite(v) && v > 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model parameter %s of %s must be positive and finite", name, type),
-				 errdetail("The value was %g.", v)));
-	return v;
+	tuple.t_len = HeapTupleHeaderGetDatumLength(m);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = m;
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(&tuple, i + 1, desc, &isnull);
+		double		v;
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("model parameter %s of %s is null", names[i], type)));
+		v = DatumGetFloat8(d);
+		if (!(isfinite(v) && v > 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model parameter %s of %s must be positive and finite", names[i], type),
+					 errdetail("The value was %g.", v)));
+		out[i] = v;
+	}
+	ReleaseTupleDesc(desc);
 }
 
 /* ----------------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
+#include "featurelist.h"
 #include "snapcache.h"
 #include "tiers.h"
 
@@ -58,7 +59,10 @@ typedef struct TierPolicy
 	Datum	   *seg_text;		/* segment names as text datums */
 } TierPolicy;
 
-/* fn_extra of a warning_tier call site. */
+/* recency_days, x, t and mean_gap_days (TierLifecycleFeatures) */
+#define LIFECYCLE_NFEATURES 4
+
+/* fn_extra of a warning_tier or lifecycle call site. */
 typedef struct TierCache
 {
 	TupleDesc	tupdesc;		/* blessed churn.tier */
@@ -70,6 +74,9 @@ typedef struct TierCache
 	int			maxpol;
 	TierPolicy **pols;
 	TierPolicy *last;			/* the policy of the previous call */
+	MemoryContext mcxt;			/* fn_mcxt */
+	FeatureReader *reader;		/* lifecycle's features; created on first use */
+	int			lifecycle_which[LIFECYCLE_NFEATURES];
 } TierCache;
 
 /* A float8 as the shortest text that reads back exactly, for messages. */
@@ -125,6 +132,7 @@ TierGetCache(FunctionCallInfo fcinfo)
 		return c;
 	oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	c = palloc0(sizeof(TierCache));
+	c->mcxt = fcinfo->flinfo->fn_mcxt;
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) == TYPEFUNC_COMPOSITE)
 		c->tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
 	for (k = 0; k < TIER_NCODES; k++)
@@ -483,42 +491,55 @@ TierLifecycle(const TierSegment *seg, double x, double t, double recency, double
 	return "active";
 }
 
-/* A numeric field of a churn.features row by name, NaN when NULL. */
-static double
-TierFeature(HeapTupleHeader f, const char *name)
-{
-	bool		isnull;
-	Datum		d = GetAttributeByName(f, name, &isnull);
+/* The features lifecycle reads, in this order. */
+static const char *const LifecycleFeatureNames[LIFECYCLE_NFEATURES] = {
+	"recency_days", "x", "t", "mean_gap_days"
+};
 
-	if (isnull)
-		return NAN;
-	return strcmp(name, "x") == 0 ? (double) DatumGetInt32(d) : DatumGetFloat8(d);
+/*
+ * Read recency_days, x, t and mean_gap_days of a churn.features row into v
+ * (NaN when NULL); false without purchases or recency.  One deform per call
+ * through the call site's reader, not a row type lookup per field.
+ */
+static bool
+TierLifecycleFeatures(TierCache *c, HeapTupleHeader f, double *v)
+{
+	bool		isnull[LIFECYCLE_NFEATURES];
+
+	if (c->reader == NULL)
+	{
+		c->reader = FeatureReaderCreate(c->mcxt);
+		for (int i = 0; i < LIFECYCLE_NFEATURES; i++)
+			c->lifecycle_which[i] = FeatureIndex(LifecycleFeatureNames[i]);
+	}
+	if (!FeatureReaderRead(c->reader, f, NULL, c->lifecycle_which, LIFECYCLE_NFEATURES, v, isnull))
+		return false;
+	for (int i = 0; i < LIFECYCLE_NFEATURES; i++)
+		if (isnull[i])
+			v[i] = NAN;
+	return !isnull[0];
 }
 
 /* lifecycle(f, annual_value, policy): new, active, lapsing or lost; NULL without purchases. */
 Datum
 lifecycle(PG_FUNCTION_ARGS)
 {
-	HeapTupleHeader f;
 	double		v = PG_ARGISNULL(1) ? 0 : PG_GETARG_FLOAT8(1);
 	text	   *name;
 	TierCache  *c;
 	TierPolicy *pol;
-	double		recency;
+	double		f[LIFECYCLE_NFEATURES];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
-	f = PG_GETARG_HEAPTUPLEHEADER(0);
-	recency = TierFeature(f, "recency_days");
-	if (isnan(recency))
+	c = TierGetCache(fcinfo);
+	if (!TierLifecycleFeatures(c, PG_GETARG_HEAPTUPLEHEADER(0), f))
 		PG_RETURN_NULL();
 	ChurnCheckNonNegative(v, "annual_value");
-	c = TierGetCache(fcinfo);
 	name = PG_GETARG_TEXT_PP(2);
 	pol = TierGetPolicy(c, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
 	PG_RETURN_TEXT_P(cstring_to_text(TierLifecycle(&pol->segs[TierFindSegment(pol, v)],
-												   TierFeature(f, "x"), TierFeature(f, "t"), recency,
-												   TierFeature(f, "mean_gap_days"))));
+												   f[1], f[2], f[0], f[3])));
 }
 
 /*

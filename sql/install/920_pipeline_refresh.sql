@@ -351,17 +351,28 @@ $$
 DECLARE
     a record;
     idx text := pg_catalog.current_setting('enable_indexscan');
+    nl text := pg_catalog.current_setting('enable_nestloop');
 BEGIN
     bg := p.bgnbd;
     IF rescore THEN
         BEGIN
-            -- the whole slice in table order, not by index (part 926)
+            -- the whole slice in table order, not by index (part 926).
+            -- EXECUTE runs the query to completion, so the planner may fit
+            -- in parallel, where an assignment asks for one row and
+            -- PostgreSQL then runs it in one process; partial fits combine
+            -- to the same result (entries summed in key order).  A lateral
+            -- call can only be a nested loop: with nested loops disabled its
+            -- cost hides the parallel plan's saving.
             PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
-            bg := (SELECT churn.bgnbd_fit(f.x, f.t_x / 7, f.t / 7)
-                   FROM churn.pipeline_customer c
-                   CROSS JOIN LATERAL churn.features(c.history, today, p.window_days) f
-                   WHERE c.pipeline_id = p.pipeline_id AND f.first_purchase IS NOT NULL);
+            PERFORM pg_catalog.set_config('enable_nestloop', 'on', true);
+            EXECUTE 'SELECT (s.bg).* FROM (
+                         SELECT churn.bgnbd_fit(f.x, f.t_x / 7, f.t / 7) AS bg
+                         FROM churn.pipeline_customer c
+                         CROSS JOIN LATERAL churn.features(c.history, $1, $2) f
+                         WHERE c.pipeline_id = $3 AND f.first_purchase IS NOT NULL) s'
+                INTO bg USING today, p.window_days, p.pipeline_id;
             PERFORM pg_catalog.set_config('enable_indexscan', idx, true);
+            PERFORM pg_catalog.set_config('enable_nestloop', nl, true);
         EXCEPTION WHEN OTHERS THEN
             IF p.model = 'bgnbd' THEN
                 RAISE EXCEPTION 'BG/NBD cannot be fitted on the customers of pipeline "%": %', p.name, SQLERRM
@@ -424,7 +435,7 @@ BEGIN
         FROM churn.pipeline_customer c
         WHERE c.pipeline_id = p.pipeline_id AND (rescore OR c.touched_run = run) AND c.history IS NOT NULL
         OFFSET 0
-    ), sc AS MATERIALIZED (
+    ), sc AS (
         SELECT s.customer_id, s.f, s.e, s.store, s.spend_365,
                churn.model_score(scorer, s.f, s.e) AS p_churn,
                churn.model_p_alive(bgm, s.f) AS p_alive,
@@ -434,6 +445,7 @@ BEGIN
                churn.lifecycle(s.f, s.spend_365, p.policy) AS lifecycle
         FROM s
         WHERE (s.f).first_purchase IS NOT NULL
+        OFFSET 0                            -- computed once, streamed, not stored
     ), t0 AS (
         -- the lifecycle and the tier are computed in select lists, once per
         -- customer, not as functions in FROM (part 927: this statement took

@@ -166,6 +166,17 @@ FROM unnest(ARRAY['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'A
                   'EST', 'CEST', 'PST8PDT', '+05', 'UTC-3']) z,
      generate_series(timestamptz '2023-01-01 00:00 UTC', '2025-01-01', interval '97 minutes') ts
 GROUP BY z ORDER BY z;
+-- a fixed-offset abbreviation is arithmetic: days before 2000 and BC are
+-- floored like timezone()'s, and a local time out of range is its error
+SELECT z, count(*) AS n,
+       count(*) FILTER (WHERE churn.pipeline_day(ts, z) IS DISTINCT FROM (timezone(z, ts))::date) AS differ
+FROM unnest(ARRAY['UTC', 'GMT', 'EST', 'CEST', 'NZDT', 'MSK']) z,
+     (SELECT generate_series(timestamptz '1899-12-30 00:00 UTC', '1900-01-03', interval '37 minutes')
+      UNION ALL
+      SELECT generate_series(timestamptz '0100-12-30 00:00 BC UTC', '0100-12-31 23:00 BC UTC', interval '37 minutes')) t(ts)
+GROUP BY z ORDER BY z;
+SELECT churn.pipeline_day('4714-11-24 00:30 BC UTC', 'EST');
+SELECT churn.pipeline_day('294276-12-31 23:30 UTC', 'CEST');
 SELECT churn.pipeline_day('infinity', 'UTC') AS pos_inf, churn.pipeline_day('-infinity', 'Europe/Berlin') AS neg_inf,
        churn.pipeline_day(NULL, 'UTC') AS null_ts;
 SELECT churn.pipeline_day(now(), 'Mars/Olympus');
