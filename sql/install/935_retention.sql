@@ -105,7 +105,7 @@ $$;
 -- alert staff are changing right now is left for the next refresh.
 -- Returns the number closed.
 CREATE FUNCTION churn.pipeline_close_outcomes(p churn.pipeline, today date) RETURNS bigint
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off AS
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS
 $$
 DECLARE
     w int := coalesce(p.outcome_days, p.horizon_days);
