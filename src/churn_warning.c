@@ -43,6 +43,16 @@ ChurnMakeComposite(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
+/* Wrap a composite datum's tuple header without copying it. */
+void
+ChurnCompositeTuple(HeapTupleHeader th, HeapTupleData *tuple)
+{
+	tuple->t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple->t_self);
+	tuple->t_tableOid = InvalidOid;
+	tuple->t_data = th;
+}
+
 /* Reject NaN and infinities with a clear error naming the argument. */
 void
 ChurnCheckFinite(double v, const char *what)

@@ -26,6 +26,9 @@
 /* Build the composite result row of a function declared RETURNS composite. */
 extern Datum ChurnMakeComposite(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
 
+/* Point tuple at a composite datum's tuple, for heap_deform_tuple or heap_getattr. */
+extern void ChurnCompositeTuple(HeapTupleHeader th, HeapTupleData *tuple);
+
 /* Raise a user error unless v is a finite number; what names the argument. */
 extern void ChurnCheckFinite(double v, const char *what);
 

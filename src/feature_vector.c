@@ -171,10 +171,7 @@ FeatureDeform(FeatureReader *r, FeatureSource source, HeapTupleHeader th)
 
 	if (l->typid != typid)
 		FeatureLayoutInit(r, l, source, typid, HeapTupleHeaderGetTypMod(th));
-	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = th;
+	ChurnCompositeTuple(th, &tuple);
 	heap_deform_tuple(&tuple, l->desc, l->values, l->nulls);
 	return l;
 }

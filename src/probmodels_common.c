@@ -425,10 +425,7 @@ ProbModelParams(HeapTupleHeader m, const char *type, int n, const char *const *n
 											 HeapTupleHeaderGetTypMod(m));
 	HeapTupleData tuple;
 
-	tuple.t_len = HeapTupleHeaderGetDatumLength(m);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = m;
+	ChurnCompositeTuple(m, &tuple);
 	for (int i = 0; i < n; i++)
 	{
 		bool		isnull;

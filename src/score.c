@@ -270,10 +270,7 @@ ScoreReadModel(ScoreCache *c, HeapTupleHeader m, ModelRow *r)
 {
 	HeapTupleData tuple;
 
-	tuple.t_len = HeapTupleHeaderGetDatumLength(m);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = m;
+	ChurnCompositeTuple(m, &tuple);
 	heap_deform_tuple(&tuple, c->desc, c->values, c->nulls);
 	memset(r, 0, sizeof(ModelRow));
 	r->name = c->nulls[c->att_name] ? (Datum) 0 : c->values[c->att_name];

@@ -569,10 +569,7 @@ lifecycle_tier(PG_FUNCTION_ARGS)
 	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(t), HeapTupleHeaderGetTypMod(t));
 	if (desc->natts != 5)
 		elog(ERROR, "churn.tier has %d fields, expected 5", desc->natts);
-	tuple.t_len = HeapTupleHeaderGetDatumLength(t);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = t;
+	ChurnCompositeTuple(t, &tuple);
 	heap_deform_tuple(&tuple, desc, values, nulls);
 	zone = nulls[0] ? "" : TextDatumGetCString(values[0]);
 	if (strcmp(zone, "red") != 0 && strcmp(zone, "yellow") != 0)
