@@ -74,19 +74,9 @@ for n in $sizes; do
 	cw_log "size $n: generating about $((n * per_customer)) purchases"
 	cw_psql -d postgres -c "CREATE DATABASE $db"
 	cw_psql -d "$db" -c 'CREATE EXTENSION churn_warning'
-	cw_psql -d "$db" -v customers="$n" -v per="$per_customer" -v new_share="$new_share" <<'SQL'
+	cw_psql -d "$db" -v customers="$n" -v per="$per_customer" -f "$CW_ROOT/bench/growth_data.sql"
+	cw_psql -d "$db" -v customers="$n" -v new_share="$new_share" <<'SQL'
 SET work_mem = '1GB';
-CREATE FUNCTION public.u(k bigint, seed bigint) RETURNS float8
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT ((hashint8extended(k, seed) >> 11) + 4503599627370496)::float8 / 9007199254740992 $$;
-CREATE TABLE purchases (customer_id text NOT NULL, ts timestamptz NOT NULL, amount numeric(12,2));
--- about 16.5 rows per customer before thinning; random row order
-INSERT INTO purchases (customer_id, ts, amount)
-SELECT customer_id::text, ts, amount
-FROM churn.demo_purchases(:customers, 42, current_date - 729, current_date) d
-WHERE u(hashtext(d.customer_id::text || d.ts::text || d.amount::text), 21) < least(1, :per / 16.5)
-ORDER BY hashtext(d.customer_id::text || d.ts::text || d.amount::text);
-VACUUM ANALYZE purchases;
 -- the rows one insert adds: new_share of the purchases, spread over
 -- existing customers, timestamps today (before now)
 CREATE TABLE new_rows AS
