@@ -2,7 +2,7 @@
 # Benchmark: what the planner figures of the day-log aggregates (part 974:
 # SSPACE of history_agg, COST of history_combine) do to PostgreSQL's default
 # plan of a GROUP BY over many customers, at several work_mem settings.
-# On the growth data (bench/growth.sh: demo purchases of BENCH_CUSTOMERS
+# On the growth data (bench/growth_data.sql: demo purchases of BENCH_CUSTOMERS
 # customers thinned to 10 each, random row order), per work_mem in
 # BENCH_WORK_MEMS, round robin BENCH_REPEAT times:
 #   floor    SELECT customer_id, count(*) FROM purchases GROUP BY 1
@@ -23,18 +23,8 @@ figures=${BENCH_FIGURES:-256:1 2048:100 8192:100 16384:100}
 
 cw_bench_cluster
 cw_log "generating about $((customers * 10)) purchases of $customers customers"
-cw_psql -v customers="$customers" <<'SQL'
-SET work_mem = '1GB';
-CREATE FUNCTION public.u(k bigint, seed bigint) RETURNS float8
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT ((hashint8extended(k, seed) >> 11) + 4503599627370496)::float8 / 9007199254740992 $$;
-CREATE TABLE purchases (customer_id text NOT NULL, ts timestamptz NOT NULL, amount numeric(12,2));
-INSERT INTO purchases (customer_id, ts, amount)
-SELECT customer_id::text, ts, amount
-FROM churn.demo_purchases(:customers, 42, current_date - 729, current_date) d
-WHERE u(hashtext(d.customer_id::text || d.ts::text || d.amount::text), 21) < 10 / 16.5
-ORDER BY hashtext(d.customer_id::text || d.ts::text || d.amount::text);
-VACUUM ANALYZE purchases;
+cw_psql -v customers="$customers" -v per=10 -f "$CW_ROOT/bench/growth_data.sql"
+cw_psql <<'SQL'
 CREATE TABLE timing (work_mem text, name text, rep int, seconds float8, plan text);
 SQL
 

@@ -1,8 +1,9 @@
--- The growth benches' source (bench/growth.sh, bench/refresh_floor.sh): the
--- demo generator's purchases of :customers customers over the last 730
--- days, thinned to about :per rows per customer (about 16.5 before
--- thinning), stored in random order, analyzed.  public.u(k, seed) is a
--- uniform [0, 1) draw from a hash, for the benches' own draws.
+-- The growth benches' source (bench/growth.sh, bench/refresh_floor.sh,
+-- bench/agg_batches.sh): the demo generator's purchases of :customers
+-- customers over the last 730 days, thinned to about :per rows per customer
+-- (about 16.5 before thinning), stored in random order, analyzed.
+-- public.u(k, seed) is a uniform [0, 1) draw from a hash, for the benches'
+-- own draws.
 SET work_mem = '1GB';
 CREATE FUNCTION public.u(k bigint, seed bigint) RETURNS float8
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
